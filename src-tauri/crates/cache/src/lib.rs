@@ -1,0 +1,1 @@
+//! framenote-cache (being written).

@@ -1,0 +1,1 @@
+//! framenote-player (being written).

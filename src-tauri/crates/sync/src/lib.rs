@@ -1,0 +1,1 @@
+//! framenote-sync (being written).

@@ -1,0 +1,2 @@
+//! The Tauri shell (being written).
+pub fn main() {}

@@ -1,0 +1,1 @@
+//! The system tests: one binary, one module per area.
