@@ -1,1 +1,3 @@
 //! The system tests: one binary, one module per area.
+
+mod e2e_foundation;

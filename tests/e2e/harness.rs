@@ -1,0 +1,229 @@
+//! The real-window test harness: starts the built Framenote binary under the current X display
+//! (Xvfb in `make test`), drives it through WebDriver (tauri-driver → WebKitWebDriver), and saves
+//! screenshots under `target/e2e/`.
+//!
+//! One app at a time: WebKit allows one automation session and tauri-driver listens on fixed
+//! ports, so [`App::launch`] holds a process-wide lock until the app is closed. tauri-driver is
+//! stopped with SIGTERM (its handler stops WebKitWebDriver); SIGKILL would orphan the native
+//! driver and keep the test's pipes open.
+
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+use anyhow::{Context, bail};
+use fantoccini::{Client, ClientBuilder, Locator, elements::Element};
+
+static ONE_APP_AT_A_TIME: tokio::sync::Mutex<()> = tokio::sync::Mutex::const_new(());
+
+const DRIVER_PORT: u16 = 4444;
+const NATIVE_PORT: u16 = 4445;
+
+/// The repository root (this crate lives in `tests/`).
+pub fn repo_root() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR"))
+        .parent()
+        .map(Path::to_path_buf)
+        .unwrap_or_else(|| PathBuf::from(".."))
+}
+
+/// Where cargo puts binaries for this build (honours `CARGO_TARGET_DIR`).
+pub fn target_dir() -> PathBuf {
+    std::env::var_os("CARGO_TARGET_DIR")
+        .map(PathBuf::from)
+        .map(|p| if p.is_absolute() { p } else { repo_root().join(p) })
+        .unwrap_or_else(|| repo_root().join("target"))
+}
+
+/// The app binary the tests drive; `make test` builds it before the tests run.
+pub fn app_binary() -> PathBuf {
+    target_dir().join("debug").join("framenote")
+}
+
+/// Screenshots land here.
+pub fn screenshot_dir() -> PathBuf {
+    target_dir().join("e2e")
+}
+
+fn tauri_driver() -> PathBuf {
+    let local = repo_root().join(".tools/bin/tauri-driver");
+    if local.exists() { local } else { PathBuf::from("tauri-driver") }
+}
+
+/// A running Framenote window under WebDriver.
+pub struct App {
+    /// The WebDriver session.
+    pub client: Client,
+    driver: Child,
+    /// The app's data folder for this run (a fresh temp dir unless given).
+    pub data_dir: PathBuf,
+    _lock: tokio::sync::MutexGuard<'static, ()>,
+}
+
+impl App {
+    /// Starts the app with `data_dir` as its data folder and waits for the window's document.
+    pub async fn launch(data_dir: &Path) -> anyhow::Result<App> {
+        let lock = ONE_APP_AT_A_TIME.lock().await;
+        if std::env::var_os("DISPLAY").is_none() {
+            bail!("no DISPLAY: run the end-to-end tests under Xvfb (`make test` does)");
+        }
+        let binary = app_binary();
+        if !binary.exists() {
+            bail!("{} is missing: build the app first (`cargo build --bin framenote`)", binary.display());
+        }
+        std::fs::create_dir_all(data_dir)?;
+        let driver = Command::new(tauri_driver())
+            .args(["--port", &DRIVER_PORT.to_string(), "--native-port", &NATIVE_PORT.to_string()])
+            .args(["--native-driver", "/usr/bin/WebKitWebDriver"])
+            .env("FRAMENOTE_DATA_DIR", data_dir)
+            .stdin(Stdio::null())
+            .stdout(Stdio::null())
+            .stderr(Stdio::inherit())
+            .spawn()
+            .context("starting tauri-driver (installed by scripts/setup.sh into .tools/bin)")?;
+        let mut driver = DriverGuard(Some(driver));
+        wait_for_port(DRIVER_PORT, Duration::from_secs(20)).await?;
+
+        let mut caps = serde_json::Map::new();
+        caps.insert(
+            "tauri:options".into(),
+            serde_json::json!({ "application": binary }),
+        );
+        caps.insert("browserName".into(), serde_json::json!("wry"));
+        let client = ClientBuilder::native()
+            .capabilities(caps)
+            .connect(&format!("http://127.0.0.1:{DRIVER_PORT}"))
+            .await
+            .context("opening a WebDriver session on the app")?;
+        let app = App {
+            client,
+            driver: driver.take(),
+            data_dir: data_dir.to_path_buf(),
+            _lock: lock,
+        };
+        app.wait_for("body", Duration::from_secs(30)).await?;
+        Ok(app)
+    }
+
+    /// Waits until an element matching `css` exists.
+    pub async fn wait_for(&self, css: &str, within: Duration) -> anyhow::Result<Element> {
+        self.client
+            .wait()
+            .at_most(within)
+            .for_element(Locator::Css(css))
+            .await
+            .with_context(|| format!("waiting for `{css}`"))
+    }
+
+    /// Waits until `css`'s text satisfies `pred`; returns the text.
+    pub async fn wait_for_text(
+        &self,
+        css: &str,
+        within: Duration,
+        pred: impl Fn(&str) -> bool,
+    ) -> anyhow::Result<String> {
+        let deadline = Instant::now() + within;
+        let mut last = String::new();
+        while Instant::now() < deadline {
+            if let Ok(el) = self.client.find(Locator::Css(css)).await {
+                if let Ok(text) = el.text().await {
+                    if pred(&text) {
+                        return Ok(text);
+                    }
+                    last = text;
+                }
+            }
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
+        bail!("`{css}` never matched; last text was {last:?}")
+    }
+
+    /// Runs JavaScript in the page and returns its result.
+    pub async fn js(&self, script: &str) -> anyhow::Result<serde_json::Value> {
+        Ok(self.client.execute(script, vec![]).await?)
+    }
+
+    /// Saves a screenshot as `target/e2e/<name>.png` and returns its path.
+    pub async fn screenshot(&self, name: &str) -> anyhow::Result<PathBuf> {
+        let png = self.client.screenshot().await?;
+        let dir = screenshot_dir();
+        std::fs::create_dir_all(&dir)?;
+        let path = dir.join(format!("{name}.png"));
+        std::fs::write(&path, png)?;
+        Ok(path)
+    }
+
+    /// Closes the session and stops the drivers.
+    pub async fn close(mut self) {
+        let _ = self.client.clone().close().await;
+        stop_driver(&mut self.driver);
+    }
+}
+
+impl Drop for App {
+    fn drop(&mut self) {
+        stop_driver(&mut self.driver);
+    }
+}
+
+/// Runs a scenario on a fresh app; on failure saves `target/e2e/<name>-failure.png` first.
+pub async fn scenario<F, Fut>(name: &str, data_dir: &Path, body: F) -> anyhow::Result<()>
+where
+    F: FnOnce(&App) -> Fut,
+    Fut: std::future::Future<Output = anyhow::Result<()>>,
+{
+    let app = App::launch(data_dir).await?;
+    let outcome = body(&app).await;
+    if outcome.is_err() {
+        if let Ok(path) = app.screenshot(&format!("{name}-failure")).await {
+            eprintln!("e2e: failure screenshot at {}", path.display());
+        }
+    }
+    app.close().await;
+    outcome
+}
+
+struct DriverGuard(Option<Child>);
+
+impl DriverGuard {
+    fn take(&mut self) -> Child {
+        // Only called once, right after a successful spawn.
+        self.0.take().unwrap_or_else(|| unreachable!("driver taken twice"))
+    }
+}
+
+impl Drop for DriverGuard {
+    fn drop(&mut self) {
+        if let Some(mut child) = self.0.take() {
+            stop_driver(&mut child);
+        }
+    }
+}
+
+fn stop_driver(child: &mut Child) {
+    if let Ok(Some(_)) = child.try_wait() {
+        return;
+    }
+    // SIGTERM by PID: tauri-driver's handler then stops WebKitWebDriver.
+    let _ = Command::new("kill").args(["-TERM", &child.id().to_string()]).status();
+    let deadline = Instant::now() + Duration::from_secs(5);
+    while Instant::now() < deadline {
+        if let Ok(Some(_)) = child.try_wait() {
+            return;
+        }
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    let _ = child.kill();
+    let _ = child.wait();
+}
+
+async fn wait_for_port(port: u16, within: Duration) -> anyhow::Result<()> {
+    let deadline = Instant::now() + within;
+    while Instant::now() < deadline {
+        if tokio::net::TcpStream::connect(("127.0.0.1", port)).await.is_ok() {
+            return Ok(());
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    bail!("tauri-driver did not listen on port {port}")
+}
