@@ -95,11 +95,25 @@ pub struct Shape {
 pub struct Drawing {
     /// Shapes in drawing order (later ones on top).
     pub shapes: Vec<Shape>,
+    /// A drawing made elsewhere that could not be converted into shapes without losing
+    /// something (curves, transforms, images), kept whole as the platform's SVG so the UI can
+    /// show it as an overlay scaled to the picture (its `viewBox` spans the picture). Read-only:
+    /// connectors never send it back. Absent in every drawing Framenote makes.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub overlay_svg: Option<String>,
 }
 
 impl Drawing {
+    /// A drawing of `shapes` only.
+    pub fn from_shapes(shapes: Vec<Shape>) -> Self {
+        Self {
+            shapes,
+            overlay_svg: None,
+        }
+    }
+
     /// Nothing drawn.
     pub fn is_empty(&self) -> bool {
-        self.shapes.is_empty()
+        self.shapes.is_empty() && self.overlay_svg.is_none()
     }
 }
