@@ -40,3 +40,30 @@ if [ ${#missing[@]} -gt 0 ]; then
   sudo_if_needed apt-get update -q
   sudo_if_needed apt-get install -y -q --no-install-recommends "${missing[@]}"
 fi
+
+# Node: the machine's own Node.js (20+) is used; Debian's is installed only when there is none.
+if ! command -v npm >/dev/null 2>&1; then
+  echo "setup: installing nodejs and npm"
+  sudo_if_needed apt-get install -y -q --no-install-recommends nodejs npm
+fi
+
+# UI packages: reinstall when package-lock.json changed since the last install.
+if [ -f ui/package-lock.json ]; then
+  stamp=ui/node_modules/.framenote-lock-stamp
+  if [ ! -f "$stamp" ] || ! cmp -s ui/package-lock.json "$stamp"; then
+    echo "setup: npm ci in ui/"
+    (cd ui && npm ci --no-audit --no-fund --loglevel=error)
+    cp ui/package-lock.json "$stamp"
+  fi
+fi
+
+# tauri-driver bridges WebDriver to WebKitWebDriver for the real-window tests.
+if [ ! -x .tools/bin/tauri-driver ]; then
+  echo "setup: cargo install tauri-driver into .tools/"
+  cargo install tauri-driver --version '^2' --locked --root "$ROOT/.tools" --quiet
+fi
+
+# The real Kitsu server (Zou) for the integration tests.
+if [ $want_zou -eq 1 ] && [ -x scripts/zou.sh ]; then
+  scripts/zou.sh install
+fi
