@@ -1,0 +1,1031 @@
+//! An in-memory `Backend`: a demo library, a player that renders synthetic frames in the real
+//! binary format, an outbox that posts later, and long tasks that report progress and cancel.
+//!
+//! Used by the unit tests (deterministic with fake timers) and by the browser-only preview (the
+//! built bundle opened outside Tauri). It follows the contract in backend.ts to the letter so the
+//! UI cannot come to depend on anything the Rust shell will not do.
+
+import {
+  BackendError,
+  type Account,
+  type AppInfo,
+  type AssetSummary,
+  type Backend,
+  type Capabilities,
+  type ConnectionChanged,
+  type Drawing,
+  type LibraryNode,
+  type MediaFacts,
+  type NewNote,
+  type NodeKind,
+  type NoteStatus,
+  type NoteThread,
+  type NoteView,
+  type OfflineChanged,
+  type OfflineState,
+  type OpenedPlayer,
+  type OutboxChanged,
+  type Person,
+  type PinScope,
+  type PlayerCommand,
+  type PlayerEvent,
+  type SnapshotResult,
+  type SyncProgress,
+  type TaskProgress,
+  type Unsubscribe,
+  type Viewport,
+} from './backend';
+import { encodeFrame } from './frame';
+import { indexToTimecode } from './timecode';
+
+// ---------------------------------------------------------------------------------------------
+// Tiny typed event hub
+// ---------------------------------------------------------------------------------------------
+
+class Hub<T> {
+  private handlers = new Set<(e: T) => void>();
+  on(handler: (e: T) => void): Unsubscribe {
+    this.handlers.add(handler);
+    return () => {
+      this.handlers.delete(handler);
+    };
+  }
+  emit(e: T): void {
+    for (const h of [...this.handlers]) h(e);
+  }
+}
+
+// ---------------------------------------------------------------------------------------------
+// Demo data
+// ---------------------------------------------------------------------------------------------
+
+const ALL: Capabilities = {
+  notes: true,
+  replies: true,
+  resolve: true,
+  drawings: true,
+  rangeNotes: true,
+  statusChange: true,
+  mentions: true,
+  upload: true,
+  uploadFolders: false,
+  liveEvents: true,
+};
+
+const LOCAL_CAPS: Capabilities = {
+  ...ALL,
+  statusChange: false,
+  mentions: false,
+  upload: false,
+  liveEvents: false,
+};
+
+const NO_NOTES: Capabilities = {
+  ...ALL,
+  notes: false,
+  replies: false,
+  resolve: false,
+  drawings: false,
+  rangeNotes: false,
+  statusChange: false,
+  mentions: false,
+};
+
+interface MockClip {
+  name: string;
+  hue: number;
+  frames: number;
+  rate: { num: number; den: number };
+  firstFrame: number;
+  startTc: string;
+  drop: boolean;
+  width: number;
+  height: number;
+  status: string | null;
+  versions: number;
+  offline: OfflineState;
+  updatedAt: string;
+}
+
+interface MockAsset {
+  summary: AssetSummary;
+  clip: MockClip;
+}
+
+interface MockAccountData {
+  account: Account;
+  nodes: LibraryNode[];
+  assets: MockAsset[];
+  statuses: string[];
+  people: Person[];
+}
+
+/** A small SVG thumbnail, so the preview needs no image files and no canvas. */
+function thumbnail(hue: number, label: string): string {
+  const svg =
+    `<svg xmlns="http://www.w3.org/2000/svg" width="160" height="90" viewBox="0 0 160 90">` +
+    `<defs><linearGradient id="g" x1="0" y1="0" x2="0" y2="1">` +
+    `<stop offset="0" stop-color="hsl(${hue},35%,46%)"/><stop offset="1" stop-color="hsl(${(hue + 30) % 360},30%,14%)"/>` +
+    `</linearGradient></defs><rect width="160" height="90" fill="url(#g)"/>` +
+    `<circle cx="${40 + ((hue * 7) % 80)}" cy="52" r="16" fill="hsl(${(hue + 180) % 360},40%,62%)"/>` +
+    `<rect x="0" y="74" width="160" height="16" fill="rgba(0,0,0,0.35)"/>` +
+    `<text x="6" y="86" font-family="sans-serif" font-size="10" fill="#ddd">${label}</text></svg>`;
+  return `data:image/svg+xml;charset=utf-8,${encodeURIComponent(svg)}`;
+}
+
+function node(
+  id: string,
+  parentId: string | null,
+  kind: NodeKind,
+  name: string,
+  hasChildren: boolean,
+  status: string | null = null,
+): LibraryNode {
+  return { id, parentId, kind, name, status, hasChildren, pinned: false };
+}
+
+function clip(partial: Partial<MockClip> & { name: string; hue: number }): MockClip {
+  return {
+    frames: 120,
+    rate: { num: 24, den: 1 },
+    firstFrame: 1001,
+    startTc: '01:00:00:00',
+    drop: false,
+    width: 1920,
+    height: 1080,
+    status: null,
+    versions: 1,
+    offline: { state: 'available' },
+    updatedAt: '2025-11-20T10:00:00Z',
+    ...partial,
+  };
+}
+
+function makeAsset(accountId: string, nodeId: string, id: string, c: MockClip): MockAsset {
+  const versions = Array.from({ length: c.versions }, (_, i) => ({
+    key: `${accountId}/${id}/v${i + 1}`,
+    number: i + 1,
+    label: `v${String(i + 1).padStart(3, '0')}`,
+  }));
+  const latest = versions[versions.length - 1] ?? { key: `${accountId}/${id}/v1`, number: 1, label: 'v001' };
+  return {
+    clip: c,
+    summary: {
+      id,
+      accountId,
+      nodeId,
+      name: c.name,
+      status: c.status,
+      updatedAt: c.updatedAt,
+      versionKey: latest.key,
+      versionLabel: latest.label,
+      versions,
+      frameCount: c.frames,
+      frameRate: c.rate,
+      noteCount: 0,
+      offline: c.offline,
+      thumbnailUrl: thumbnail(c.hue, c.name),
+      pinned: c.offline.state === 'available',
+    },
+  };
+}
+
+export const DEMO_ACCOUNT_ID = 'local';
+
+function demoData(): MockAccountData[] {
+  const local: MockAccountData = {
+    account: {
+      id: DEMO_ACCOUNT_ID,
+      platform: 'local',
+      name: 'Demo library',
+      userName: 'You',
+      capabilities: LOCAL_CAPS,
+      connection: 'online',
+      lastSyncAt: '2025-11-22T09:12:00Z',
+    },
+    nodes: [node('demo', null, 'project', 'Demo reel', true), node('demo/seq010', 'demo', 'folder', 'SEQ010', false), node('demo/seq020', 'demo', 'folder', 'SEQ020', false)],
+    assets: [],
+    statuses: [],
+    people: [],
+  };
+  const demoClips: Array<[string, MockClip]> = [
+    ['demo/seq010', clip({ name: 'sh010_comp', hue: 205, frames: 96, versions: 3, updatedAt: '2025-11-21T16:40:00Z' })],
+    ['demo/seq010', clip({ name: 'sh020_comp', hue: 28, frames: 144, versions: 2, updatedAt: '2025-11-20T11:05:00Z' })],
+    ['demo/seq010', clip({ name: 'sh030_lighting', hue: 145, frames: 72, updatedAt: '2025-11-19T08:30:00Z' })],
+    ['demo/seq020', clip({ name: 'sh040_anim', hue: 265, frames: 240, rate: { num: 30000, den: 1001 }, drop: true, startTc: '00:59:59;00', firstFrame: 0, width: 1280, height: 720, updatedAt: '2025-11-18T14:00:00Z' })],
+    ['demo/seq020', clip({ name: 'sh050_fx', hue: 350, frames: 120, rate: { num: 25, den: 1 }, startTc: '10:00:00:00', firstFrame: 1, width: 2048, height: 858, updatedAt: '2025-11-22T07:55:00Z' })],
+  ];
+  demoClips.forEach(([nodeId, c], i) => local.assets.push(makeAsset(DEMO_ACCOUNT_ID, nodeId, `demo-${i + 1}`, c)));
+
+  const kitsu: MockAccountData = {
+    account: {
+      id: 'kitsu-1',
+      platform: 'kitsu',
+      name: 'kitsu.studio.example',
+      userName: 'Ada Reviewer',
+      capabilities: ALL,
+      connection: 'online',
+      lastSyncAt: '2025-11-22T08:50:00Z',
+    },
+    nodes: [
+      node('p1', null, 'project', 'Harbour Lights', true),
+      node('p1/e01', 'p1', 'folder', 'EP01', true),
+      node('p1/e01/comp', 'p1/e01', 'task', 'Compositing — review', false, 'WFA'),
+      node('p1/e01/anim', 'p1/e01', 'task', 'Animation — review', false, 'WIP'),
+      node('p1/daily', 'p1', 'playlist', 'Dailies 2025-11-21', false),
+    ],
+    assets: [],
+    statuses: ['WIP', 'WFA', 'Retake', 'Done'],
+    people: [
+      { id: 'u1', name: 'Ada Reviewer' },
+      { id: 'u2', name: 'Bo Compositor' },
+      { id: 'u3', name: 'Chiara Lead' },
+      { id: 'u4', name: 'Dev Animator' },
+    ],
+  };
+  kitsu.assets.push(
+    makeAsset('kitsu-1', 'p1/e01/comp', 'k-sh100', clip({ name: 'HL_101_sh100', hue: 190, status: 'WFA', frames: 110, versions: 4, offline: { state: 'available' } })),
+    makeAsset('kitsu-1', 'p1/e01/comp', 'k-sh110', clip({ name: 'HL_101_sh110', hue: 40, status: 'Retake', frames: 88, versions: 2, offline: { state: 'outdated' } })),
+    makeAsset('kitsu-1', 'p1/e01/comp', 'k-sh120', clip({ name: 'HL_101_sh120', hue: 120, status: 'WIP', frames: 130, offline: { state: 'none' } })),
+    makeAsset('kitsu-1', 'p1/e01/anim', 'k-sh100a', clip({ name: 'HL_101_sh100_anim', hue: 300, status: 'WIP', frames: 100, offline: { state: 'none' } })),
+    makeAsset('kitsu-1', 'p1/daily', 'k-d1', clip({ name: 'HL_101_sh090', hue: 10, status: 'Done', frames: 64, offline: { state: 'forbidden', reason: 'Downloads are denied on this project' } })),
+  );
+
+  const ci: MockAccountData = {
+    account: {
+      id: 'ci-1',
+      platform: 'sony_ci',
+      name: 'Sony Ci — Marketing',
+      userName: 'ada@studio.example',
+      capabilities: NO_NOTES,
+      connection: 'offline',
+      lastSyncAt: '2025-11-21T18:02:00Z',
+    },
+    nodes: [node('ws1', null, 'workspace', 'Trailers', false)],
+    assets: [],
+    statuses: [],
+    people: [],
+  };
+  ci.assets.push(makeAsset('ci-1', 'ws1', 'ci-t1', clip({ name: 'teaser_v7_master', hue: 220, frames: 180, rate: { num: 24000, den: 1001 }, offline: { state: 'available' } })));
+  return [local, kitsu, ci];
+}
+
+function demoNotes(): NoteView[] {
+  const circle: Drawing = {
+    shapes: [
+      { id: 'd1', type: 'ellipse', center: { x: 0.62, y: 0.42 }, rx: 0.09, ry: 0.14, stroke: { color: '#f2c94c', width: 0.004 } },
+      { id: 'd2', type: 'arrow', from: { x: 0.35, y: 0.2 }, to: { x: 0.53, y: 0.36 }, stroke: { color: '#f2c94c', width: 0.004 } },
+      { id: 'd3', type: 'text', at: { x: 0.22, y: 0.12 }, text: 'edge too hard', size: 0.035, stroke: { color: '#f2c94c', width: 0.004 } },
+    ],
+  };
+  const base = (id: string, text: string, start: number, end: number, extra: Partial<NoteView> = {}): NoteView => ({
+    id,
+    versionKey: 'local/demo-1/v3',
+    parentId: null,
+    author: 'Chiara Lead',
+    createdAt: '2025-11-21T17:05:00Z',
+    text,
+    frames: { start, end },
+    timecode: null,
+    status: 'open',
+    drawing: null,
+    outbox: { state: 'sent' },
+    reviewStatus: null,
+    frameThumbnailUrl: null,
+    ...extra,
+  });
+  return [
+    base('n1', 'Matte edge on the left shoulder is too hard — soften by a pixel or two.', 18, 18, { drawing: circle }),
+    base('n2', 'Agreed, and the grain does not match the plate here.', 18, 18, { parentId: 'n1', author: 'Bo Compositor', createdAt: '2025-11-21T17:30:00Z' }),
+    base('n3', 'Flicker in the sky through this range <b>not bold</b>.', 40, 64, { author: 'Ada Reviewer', createdAt: '2025-11-22T09:01:00Z' }),
+    base('n4', 'Lovely light wrap. Approved from my side.', 80, 80, { status: 'resolved', createdAt: '2025-11-22T09:04:00Z' }),
+    base('n5', 'Check the last frame: it pops.', 95, 95, { author: 'You', createdAt: '2025-11-22T09:10:00Z', outbox: { state: 'failed', reason: 'The platform refused the note: session expired. Sign in again, then retry.' } }),
+  ];
+}
+
+// ---------------------------------------------------------------------------------------------
+// Synthetic player
+// ---------------------------------------------------------------------------------------------
+
+/** Frames are rendered at most this wide: the viewer scales them, and it keeps the preview light. */
+const MOCK_MAX_WIDTH = 1280;
+
+interface PlayerSim {
+  id: string;
+  clip: MockClip;
+  media: MediaFacts;
+  onFrame: (m: ArrayBuffer) => void;
+  viewport: Viewport;
+  index: number;
+  position: number;
+  playing: boolean;
+  rate: number;
+  loop: { in: number; out: number } | null;
+  volume: number;
+  muted: boolean;
+  timer: ReturnType<typeof setTimeout> | null;
+  lastTick: number;
+  background: Uint8ClampedArray | null;
+  backgroundSize: string;
+}
+
+function fitSize(media: MediaFacts, vp: Viewport): { width: number; height: number } {
+  const w = Math.max(1, Math.min(vp.width, MOCK_MAX_WIDTH));
+  const h = Math.max(1, vp.height);
+  const scale = Math.min(w / media.width, h / media.height);
+  return {
+    width: Math.max(2, Math.round(media.width * scale)),
+    height: Math.max(2, Math.round(media.height * scale)),
+  };
+}
+
+function hslToRgb(h: number, s: number, l: number): [number, number, number] {
+  const a = s * Math.min(l, 1 - l);
+  const f = (n: number): number => {
+    const k = (n + h / 30) % 12;
+    return l - a * Math.max(-1, Math.min(k - 3, 9 - k, 1));
+  };
+  return [Math.round(f(0) * 255), Math.round(f(8) * 255), Math.round(f(4) * 255)];
+}
+
+function renderBackground(c: MockClip, w: number, h: number): Uint8ClampedArray {
+  const px = new Uint8ClampedArray(w * h * 4);
+  const [r1, g1, b1] = hslToRgb(c.hue, 0.35, 0.5);
+  const [r2, g2, b2] = hslToRgb((c.hue + 30) % 360, 0.3, 0.1);
+  const horizon = Math.round(h * 0.68);
+  for (let y = 0; y < h; y++) {
+    const t = y / h;
+    let r = r1 + (r2 - r1) * t;
+    let g = g1 + (g2 - g1) * t;
+    let b = b1 + (b2 - b1) * t;
+    if (y > horizon) {
+      r *= 0.45;
+      g *= 0.45;
+      b *= 0.45;
+    }
+    for (let x = 0; x < w; x++) {
+      const i = (y * w + x) * 4;
+      // A faint vignette so the picture reads as a picture, not a flat swatch.
+      const dx = x / w - 0.5;
+      const v = 1 - (dx * dx + (t - 0.5) * (t - 0.5)) * 0.6;
+      px[i] = r * v;
+      px[i + 1] = g * v;
+      px[i + 2] = b * v;
+      px[i + 3] = 255;
+    }
+  }
+  return px;
+}
+
+function renderFrame(p: PlayerSim, pixels: Uint8ClampedArray, w: number, h: number): void {
+  const key = `${w}x${h}`;
+  if (!p.background || p.backgroundSize !== key) {
+    p.background = renderBackground(p.clip, w, h);
+    p.backgroundSize = key;
+  }
+  pixels.set(p.background);
+  const count = Math.max(1, p.media.frameCount - 1);
+  const t = p.index / count;
+  // A disc crossing the frame: motion makes frame accuracy visible.
+  const cx = w * (0.15 + 0.7 * t);
+  const cy = h * (0.45 - 0.12 * Math.sin(t * Math.PI));
+  const r = h * 0.09;
+  const [dr, dg, db] = hslToRgb((p.clip.hue + 180) % 360, 0.45, 0.65);
+  const x0 = Math.max(0, Math.floor(cx - r));
+  const x1 = Math.min(w - 1, Math.ceil(cx + r));
+  const y0 = Math.max(0, Math.floor(cy - r));
+  const y1 = Math.min(h - 1, Math.ceil(cy + r));
+  for (let y = y0; y <= y1; y++) {
+    for (let x = x0; x <= x1; x++) {
+      const d = Math.hypot(x - cx, y - cy);
+      if (d <= r) {
+        const a = Math.min(1, r - d);
+        const i = (y * w + x) * 4;
+        pixels[i] = (pixels[i] ?? 0) * (1 - a) + dr * a;
+        pixels[i + 1] = (pixels[i + 1] ?? 0) * (1 - a) + dg * a;
+        pixels[i + 2] = (pixels[i + 2] ?? 0) * (1 - a) + db * a;
+      }
+    }
+  }
+  // A frame ruler along the bottom: one tick per frame position.
+  const barY = h - Math.max(3, Math.round(h * 0.012));
+  const tickX = Math.round((w - 1) * t);
+  for (let y = barY; y < h; y++) {
+    for (let x = 0; x <= tickX; x++) {
+      const i = (y * w + x) * 4;
+      pixels[i] = 200;
+      pixels[i + 1] = 200;
+      pixels[i + 2] = 200;
+    }
+  }
+}
+
+// ---------------------------------------------------------------------------------------------
+// The mock
+// ---------------------------------------------------------------------------------------------
+
+export interface MockOptions {
+  /** Delay before a pending note is posted (ms). */
+  outboxDelayMs?: number;
+  /** Interval between progress ticks of long tasks (ms). */
+  taskTickMs?: number;
+  /** Whether to render frame pixels (tests turn it off to stay fast). */
+  renderPixels?: boolean;
+}
+
+export class MockBackend implements Backend {
+  private data: MockAccountData[];
+  private notes: NoteView[];
+  private players = new Map<string, PlayerSim>();
+  private tasks = new Map<string, { cancel: () => void }>();
+  private seq = 0;
+  private readonly opts: Required<MockOptions>;
+
+  readonly playerEvents = new Hub<PlayerEvent>();
+  readonly syncEvents = new Hub<SyncProgress>();
+  readonly taskEvents = new Hub<TaskProgress>();
+  readonly outboxEvents = new Hub<OutboxChanged>();
+  readonly offlineEvents = new Hub<OfflineChanged>();
+  readonly connectionEvents = new Hub<ConnectionChanged>();
+  /** Every command sent to a player, in order; tests read it. */
+  readonly commandLog: Array<{ playerId: string; command: PlayerCommand }> = [];
+  /** When set, the next note posted fails with this reason. */
+  failNextPost: string | null = null;
+
+  constructor(options: MockOptions = {}) {
+    this.opts = {
+      outboxDelayMs: options.outboxDelayMs ?? 900,
+      taskTickMs: options.taskTickMs ?? 250,
+      renderPixels: options.renderPixels ?? true,
+    };
+    this.data = demoData();
+    this.notes = demoNotes();
+    for (const n of this.notes) {
+      n.timecode = this.timecodeFor(n.versionKey, n.frames?.start ?? null);
+      if (n.drawing) n.frameThumbnailUrl = this.thumbFor(n.versionKey);
+    }
+    this.recountNotes();
+  }
+
+  private nextId(prefix: string): string {
+    this.seq += 1;
+    return `${prefix}-${this.seq}`;
+  }
+
+  private account(accountId: string): MockAccountData {
+    const a = this.data.find((d) => d.account.id === accountId);
+    if (!a) throw new BackendError('not_found', `No account ${accountId}.`);
+    return a;
+  }
+
+  private findVersion(versionKey: string): { acc: MockAccountData; asset: MockAsset } {
+    for (const acc of this.data) {
+      for (const asset of acc.assets) {
+        if (asset.summary.versions.some((v) => v.key === versionKey)) return { acc, asset };
+      }
+    }
+    throw new BackendError('not_found', 'This version is not in the library any more.');
+  }
+
+  private mediaOf(c: MockClip): MediaFacts {
+    return {
+      frameRate: c.rate,
+      firstFrame: c.firstFrame,
+      frameCount: c.frames,
+      startTimecode: c.startTc,
+      dropFrame: c.drop,
+      width: c.width,
+      height: c.height,
+      hasAudio: true,
+    };
+  }
+
+  private timecodeFor(versionKey: string, index: number | null): string | null {
+    if (index === null) return null;
+    try {
+      const { asset } = this.findVersion(versionKey);
+      return indexToTimecode(index, this.mediaOf(asset.clip));
+    } catch {
+      return null;
+    }
+  }
+
+  private thumbFor(versionKey: string): string | null {
+    try {
+      return this.findVersion(versionKey).asset.summary.thumbnailUrl;
+    } catch {
+      return null;
+    }
+  }
+
+  private recountNotes(): void {
+    for (const acc of this.data) {
+      for (const asset of acc.assets) {
+        const keys = new Set(asset.summary.versions.map((v) => v.key));
+        asset.summary.noteCount = this.notes.filter((n) => keys.has(n.versionKey)).length;
+      }
+    }
+  }
+
+  /** Test and preview helper: flip an account online or offline. */
+  setConnection(accountId: string, connection: Account['connection']): void {
+    this.account(accountId).account.connection = connection;
+    this.connectionEvents.emit({ accountId, connection });
+    if (connection === 'online') this.flushOutbox(accountId);
+  }
+
+  // --- library --------------------------------------------------------------------------------
+
+  async appInfo(): Promise<AppInfo> {
+    return { name: 'Framenote', version: '0.1.0 (preview)', dataDir: '~/.local/share/framenote' };
+  }
+
+  async listAccounts(): Promise<Account[]> {
+    return this.data.map((d) => structuredClone(d.account));
+  }
+
+  async listNodes(accountId: string, parentId: string | null): Promise<LibraryNode[]> {
+    return this.account(accountId)
+      .nodes.filter((n) => n.parentId === parentId)
+      .map((n) => ({ ...n }));
+  }
+
+  async listAssets(accountId: string, nodeId: string): Promise<AssetSummary[]> {
+    const acc = this.account(accountId);
+    if (!acc.nodes.some((n) => n.id === nodeId)) {
+      throw new BackendError('not_found', 'This folder is not in the library any more.');
+    }
+    // A node shows its own assets and those of its descendants, as platforms' "all media" views.
+    const ids = new Set([nodeId]);
+    let grew = true;
+    while (grew) {
+      grew = false;
+      for (const n of acc.nodes) {
+        if (n.parentId !== null && ids.has(n.parentId) && !ids.has(n.id)) {
+          ids.add(n.id);
+          grew = true;
+        }
+      }
+    }
+    const visible = acc.assets.filter((a) => ids.has(a.summary.nodeId));
+    if (acc.account.connection !== 'online') {
+      // Offline, only what is cached is browsable; everything listed was synced before.
+      return visible.map((a) => structuredClone(a.summary));
+    }
+    return visible.map((a) => structuredClone(a.summary));
+  }
+
+  async listStatuses(accountId: string): Promise<string[]> {
+    return [...this.account(accountId).statuses];
+  }
+
+  async listPeople(accountId: string): Promise<Person[]> {
+    return this.account(accountId).people.map((p) => ({ ...p }));
+  }
+
+  private assetsInScope(scope: PinScope): MockAsset[] {
+    const acc = this.account(scope.accountId);
+    if (scope.kind === 'asset') {
+      const a = acc.assets.find((x) => x.summary.id === scope.assetId);
+      if (!a) throw new BackendError('not_found', 'This asset is not in the library any more.');
+      return [a];
+    }
+    const n = acc.nodes.find((x) => x.id === scope.nodeId);
+    if (!n) throw new BackendError('not_found', 'This folder is not in the library any more.');
+    n.pinned = true;
+    const ids = new Set([scope.nodeId]);
+    for (const x of acc.nodes) if (x.parentId !== null && ids.has(x.parentId)) ids.add(x.id);
+    return acc.assets.filter((a) => ids.has(a.summary.nodeId));
+  }
+
+  private setOffline(a: MockAsset, offline: OfflineState): void {
+    a.summary.offline = offline;
+    this.offlineEvents.emit({ accountId: a.summary.accountId, assetId: a.summary.id, offline });
+  }
+
+  async pin(scope: PinScope): Promise<void> {
+    const acc = this.account(scope.accountId);
+    const assets = this.assetsInScope(scope);
+    if (scope.kind === 'asset' && assets[0]?.summary.offline.state === 'forbidden') {
+      const off = assets[0].summary.offline;
+      throw new BackendError('forbidden', off.state === 'forbidden' ? off.reason : 'Not allowed.');
+    }
+    const todo = assets.filter((a) => a.summary.offline.state === 'none' || a.summary.offline.state === 'outdated');
+    for (const a of assets) if (a.summary.offline.state !== 'forbidden') a.summary.pinned = true;
+    if (todo.length === 0) return;
+    if (acc.account.connection !== 'online') {
+      throw new BackendError('offline', `${acc.account.name} is offline: the download will start when it is back.`);
+    }
+    const taskId = this.nextId('download');
+    const label = todo.length === 1 ? `Downloading ${todo[0]?.summary.name ?? ''}` : `Downloading ${todo.length} clips`;
+    let step = 0;
+    const steps = 8;
+    const timer = setInterval(() => {
+      step += 1;
+      const progress = step / steps;
+      for (const a of todo) this.setOffline(a, progress >= 1 ? { state: 'available' } : { state: 'downloading', progress });
+      this.taskEvents.emit({ taskId, kind: 'download', label, progress, state: progress >= 1 ? 'done' : 'running', error: null, cancellable: progress < 1 });
+      if (progress >= 1) {
+        clearInterval(timer);
+        this.tasks.delete(taskId);
+      }
+    }, this.opts.taskTickMs);
+    this.tasks.set(taskId, {
+      cancel: () => {
+        clearInterval(timer);
+        for (const a of todo) this.setOffline(a, { state: 'none' });
+        this.taskEvents.emit({ taskId, kind: 'download', label, progress: step / steps, state: 'cancelled', error: null, cancellable: false });
+      },
+    });
+    for (const a of todo) this.setOffline(a, { state: 'downloading', progress: 0 });
+    this.taskEvents.emit({ taskId, kind: 'download', label, progress: 0, state: 'running', error: null, cancellable: true });
+  }
+
+  async unpin(scope: PinScope): Promise<void> {
+    const assets = this.assetsInScope(scope);
+    if (scope.kind === 'node') {
+      const n = this.account(scope.accountId).nodes.find((x) => x.id === scope.nodeId);
+      if (n) n.pinned = false;
+    }
+    for (const a of assets) {
+      a.summary.pinned = false;
+      const s = a.summary.offline.state;
+      if (s === 'available' || s === 'outdated') this.setOffline(a, { state: 'none' });
+    }
+  }
+
+  async syncNow(accountId: string): Promise<string> {
+    const acc = this.account(accountId);
+    if (acc.account.connection === 'offline') {
+      throw new BackendError('offline', `${acc.account.name} cannot be reached. Framenote keeps working on what is cached.`);
+    }
+    const taskId = this.nextId('sync');
+    const label = `Syncing ${acc.account.name}`;
+    const total = 10;
+    let done = 0;
+    const timer = setInterval(() => {
+      done += 1;
+      const phase: SyncProgress['phase'] = done >= total ? 'done' : done < 4 ? 'browsing' : done < 8 ? 'notes' : 'outbox';
+      this.syncEvents.emit({ accountId, taskId, phase, done, total });
+      this.taskEvents.emit({ taskId, kind: 'sync', label, progress: done / total, state: done >= total ? 'done' : 'running', error: null, cancellable: done < total });
+      if (done >= total) {
+        clearInterval(timer);
+        this.tasks.delete(taskId);
+        acc.account.lastSyncAt = new Date().toISOString();
+        this.flushOutbox(accountId);
+      }
+    }, this.opts.taskTickMs);
+    this.tasks.set(taskId, {
+      cancel: () => {
+        clearInterval(timer);
+        this.taskEvents.emit({ taskId, kind: 'sync', label, progress: done / total, state: 'cancelled', error: null, cancellable: false });
+      },
+    });
+    this.taskEvents.emit({ taskId, kind: 'sync', label, progress: 0, state: 'running', error: null, cancellable: true });
+    this.syncEvents.emit({ accountId, taskId, phase: 'browsing', done: 0, total });
+    return taskId;
+  }
+
+  async cancelTask(taskId: string): Promise<void> {
+    const t = this.tasks.get(taskId);
+    if (!t) throw new BackendError('not_found', 'That task has already finished.');
+    this.tasks.delete(taskId);
+    t.cancel();
+  }
+
+  // --- player ---------------------------------------------------------------------------------
+
+  async openPlayer(versionKey: string, viewport: Viewport, onFrame: (m: ArrayBuffer) => void): Promise<OpenedPlayer> {
+    const { acc, asset } = this.findVersion(versionKey);
+    const off = asset.summary.offline.state;
+    if (acc.account.connection !== 'online' && off !== 'available' && off !== 'outdated') {
+      throw new BackendError('offline', `${asset.summary.name} is not available offline, and ${acc.account.name} cannot be reached.`);
+    }
+    const media = this.mediaOf(asset.clip);
+    const id = this.nextId('player');
+    const p: PlayerSim = {
+      id,
+      clip: asset.clip,
+      media,
+      onFrame,
+      viewport: { ...viewport },
+      index: 0,
+      position: 0,
+      playing: false,
+      rate: 1,
+      loop: null,
+      volume: 0.8,
+      muted: false,
+      timer: null,
+      lastTick: 0,
+      background: null,
+      backgroundSize: '',
+    };
+    this.players.set(id, p);
+    // The first frame follows the answer, as a real pipeline prerolls after opening.
+    setTimeout(() => {
+      if (this.players.has(id)) {
+        this.sendFrame(p);
+        this.emitState(p);
+      }
+    }, 0);
+    return { playerId: id, media: { ...media } };
+  }
+
+  private player(playerId: string): PlayerSim {
+    const p = this.players.get(playerId);
+    if (!p) throw new BackendError('not_found', 'The player was closed.');
+    return p;
+  }
+
+  private sendFrame(p: PlayerSim): void {
+    const { width, height } = fitSize(p.media, p.viewport);
+    const message = encodeFrame(
+      {
+        width,
+        height,
+        playing: p.playing,
+        index: p.index,
+        displayFrame: p.media.firstFrame + p.index,
+        timecode: indexToTimecode(p.index, p.media),
+      },
+      this.opts.renderPixels ? (px, w, h) => renderFrame(p, px, w, h) : undefined,
+    );
+    p.onFrame(message);
+  }
+
+  private emitState(p: PlayerSim): void {
+    this.playerEvents.emit({
+      kind: 'state',
+      playerId: p.id,
+      playing: p.playing,
+      rate: p.rate,
+      loop: p.loop ? { ...p.loop } : null,
+      volume: p.volume,
+      muted: p.muted,
+    });
+  }
+
+  private bounds(p: PlayerSim): { lo: number; hi: number } {
+    return p.loop ? { lo: p.loop.in, hi: p.loop.out } : { lo: 0, hi: p.media.frameCount - 1 };
+  }
+
+  private clampIndex(p: PlayerSim, frame: number): number {
+    return Math.max(0, Math.min(p.media.frameCount - 1, Math.round(frame)));
+  }
+
+  private schedule(p: PlayerSim): void {
+    if (p.timer !== null) clearTimeout(p.timer);
+    p.timer = null;
+    if (!p.playing) return;
+    const framesPerSecond = (p.media.frameRate.num / p.media.frameRate.den) * Math.abs(p.rate);
+    const interval = Math.max(1000 / 60, 1000 / framesPerSecond);
+    p.timer = setTimeout(() => this.tick(p), interval);
+  }
+
+  private tick(p: PlayerSim): void {
+    p.timer = null;
+    if (!p.playing || !this.players.has(p.id)) return;
+    const now = Date.now();
+    const elapsed = Math.max(0, now - p.lastTick) / 1000;
+    p.lastTick = now;
+    const fpsNow = (p.media.frameRate.num / p.media.frameRate.den) * p.rate;
+    p.position += Math.max(-64, Math.min(64, elapsed * fpsNow || Math.sign(p.rate)));
+    const { lo, hi } = this.bounds(p);
+    let next = Math.round(p.position);
+    if (next > hi || next < lo) {
+      if (p.loop) {
+        const span = hi - lo + 1;
+        next = lo + ((((next - lo) % span) + span) % span);
+        p.position = next;
+      } else {
+        next = next > hi ? hi : lo;
+        p.index = next;
+        p.position = next;
+        p.playing = false;
+        this.sendFrame(p);
+        this.emitState(p);
+        this.playerEvents.emit({ kind: 'ended', playerId: p.id });
+        return;
+      }
+    }
+    if (next !== p.index) {
+      p.index = next;
+      this.sendFrame(p);
+    }
+    this.schedule(p);
+  }
+
+  async playerCommand(playerId: string, command: PlayerCommand): Promise<void> {
+    const p = this.player(playerId);
+    this.commandLog.push({ playerId, command: structuredClone(command) });
+    switch (command.type) {
+      case 'play': {
+        if (p.playing) return;
+        const { lo, hi } = this.bounds(p);
+        // Playing from the end (or outside the loop) starts again, as every player does.
+        if (p.rate > 0 && p.index >= hi) p.index = lo;
+        if (p.rate < 0 && p.index <= lo) p.index = hi;
+        if (p.index < lo || p.index > hi) p.index = p.rate > 0 ? lo : hi;
+        p.position = p.index;
+        p.playing = true;
+        p.lastTick = Date.now();
+        this.sendFrame(p);
+        this.emitState(p);
+        this.schedule(p);
+        return;
+      }
+      case 'pause':
+        p.playing = false;
+        this.schedule(p);
+        this.sendFrame(p);
+        this.emitState(p);
+        return;
+      case 'seek':
+        if (!Number.isFinite(command.frame)) throw new BackendError('invalid_input', 'Seek needs a frame number.');
+        p.index = this.clampIndex(p, command.frame);
+        p.position = p.index;
+        this.sendFrame(p);
+        return;
+      case 'step':
+        if (!Number.isFinite(command.delta)) throw new BackendError('invalid_input', 'Step needs a number of frames.');
+        p.playing = false;
+        this.schedule(p);
+        p.index = this.clampIndex(p, p.index + command.delta);
+        p.position = p.index;
+        this.sendFrame(p);
+        this.emitState(p);
+        return;
+      case 'setRate':
+        if (!Number.isFinite(command.rate) || command.rate === 0 || Math.abs(command.rate) > 16) {
+          throw new BackendError('invalid_input', 'Playback speed must be between −16× and 16×, not 0.');
+        }
+        p.rate = command.rate;
+        p.lastTick = Date.now();
+        this.emitState(p);
+        this.schedule(p);
+        return;
+      case 'setLoop': {
+        const a = this.clampIndex(p, Math.min(command.in, command.out));
+        const b = this.clampIndex(p, Math.max(command.in, command.out));
+        p.loop = { in: a, out: b };
+        this.emitState(p);
+        return;
+      }
+      case 'clearLoop':
+        p.loop = null;
+        this.emitState(p);
+        return;
+      case 'setVolume':
+        p.volume = Math.max(0, Math.min(1, command.volume));
+        this.emitState(p);
+        return;
+      case 'setMuted':
+        p.muted = command.muted;
+        this.emitState(p);
+        return;
+      case 'setViewport':
+        if (command.width <= 0 || command.height <= 0) return;
+        p.viewport = { width: Math.round(command.width), height: Math.round(command.height) };
+        if (!p.playing) this.sendFrame(p);
+        return;
+    }
+  }
+
+  async closePlayer(playerId: string): Promise<void> {
+    const p = this.players.get(playerId);
+    if (!p) return;
+    if (p.timer !== null) clearTimeout(p.timer);
+    p.playing = false;
+    this.players.delete(playerId);
+  }
+
+  // --- notes ----------------------------------------------------------------------------------
+
+  async listNotes(versionKey: string): Promise<NoteThread[]> {
+    this.findVersion(versionKey);
+    const mine = this.notes.filter((n) => n.versionKey === versionKey);
+    const roots = mine.filter((n) => n.parentId === null);
+    return roots.map((root) => ({
+      root: structuredClone(root),
+      replies: mine.filter((n) => n.parentId === root.id).map((n) => structuredClone(n)),
+    }));
+  }
+
+  async createNote(input: NewNote): Promise<NoteView> {
+    const { acc } = this.findVersion(input.versionKey);
+    const caps = acc.account.capabilities;
+    if (!caps.notes) throw new BackendError('forbidden', `${acc.account.name} does not take notes.`);
+    if (input.text.trim().length === 0 && !(input.drawing && input.drawing.shapes.length > 0)) {
+      throw new BackendError('invalid_input', 'A note needs some text or a drawing.');
+    }
+    if (input.parentId !== null && !this.notes.some((n) => n.id === input.parentId)) {
+      throw new BackendError('not_found', 'The note you are answering is gone.');
+    }
+    const frames = input.frames && !caps.rangeNotes ? { start: input.frames.start, end: input.frames.start } : input.frames;
+    const note: NoteView = {
+      id: this.nextId('note'),
+      versionKey: input.versionKey,
+      parentId: input.parentId,
+      author: acc.account.userName ?? 'You',
+      createdAt: new Date().toISOString(),
+      text: input.text,
+      frames,
+      timecode: this.timecodeFor(input.versionKey, frames?.start ?? null),
+      status: 'open',
+      drawing: caps.drawings ? input.drawing : null,
+      outbox: { state: 'pending' },
+      reviewStatus: caps.statusChange ? input.reviewStatus : null,
+      frameThumbnailUrl: null,
+    };
+    if (note.drawing) note.frameThumbnailUrl = this.thumbFor(note.versionKey);
+    this.notes.push(note);
+    this.recountNotes();
+    this.schedulePost(note, acc);
+    return structuredClone(note);
+  }
+
+  private schedulePost(note: NoteView, acc: MockAccountData): void {
+    setTimeout(() => {
+      if (!this.notes.includes(note) || note.outbox.state !== 'pending') return;
+      if (acc.account.connection !== 'online') return; // stays pending until back online
+      if (this.failNextPost !== null) {
+        note.outbox = { state: 'failed', reason: this.failNextPost };
+        this.failNextPost = null;
+      } else {
+        note.outbox = { state: 'sent' };
+      }
+      this.outboxEvents.emit({ noteId: note.id, versionKey: note.versionKey, outbox: { ...note.outbox } });
+    }, this.opts.outboxDelayMs);
+  }
+
+  private flushOutbox(accountId: string): void {
+    const acc = this.account(accountId);
+    for (const n of this.notes) {
+      if (n.outbox.state === 'pending' && this.findVersion(n.versionKey).acc === acc) this.schedulePost(n, acc);
+    }
+  }
+
+  private note(noteId: string): NoteView {
+    const n = this.notes.find((x) => x.id === noteId);
+    if (!n) throw new BackendError('not_found', 'That note is gone.');
+    return n;
+  }
+
+  async setNoteStatus(noteId: string, status: NoteStatus): Promise<NoteView> {
+    const n = this.note(noteId);
+    if (!this.findVersion(n.versionKey).acc.account.capabilities.resolve) {
+      throw new BackendError('forbidden', 'This platform cannot resolve notes.');
+    }
+    n.status = status;
+    return structuredClone(n);
+  }
+
+  async retryNote(noteId: string): Promise<void> {
+    const n = this.note(noteId);
+    if (n.outbox.state !== 'failed') return;
+    n.outbox = { state: 'pending' };
+    this.outboxEvents.emit({ noteId, versionKey: n.versionKey, outbox: { state: 'pending' } });
+    this.schedulePost(n, this.findVersion(n.versionKey).acc);
+  }
+
+  async discardNote(noteId: string): Promise<void> {
+    const n = this.note(noteId);
+    if (n.outbox.state === 'sent') throw new BackendError('conflict', 'This note is already on the platform.');
+    this.notes = this.notes.filter((x) => x.id !== noteId && x.parentId !== noteId);
+    this.recountNotes();
+  }
+
+  async saveSnapshot(versionKey: string, frame: number, drawingPng: string | null): Promise<SnapshotResult> {
+    const { asset } = this.findVersion(versionKey);
+    if (!Number.isInteger(frame) || frame < 0 || frame >= asset.clip.frames) {
+      throw new BackendError('invalid_input', 'That frame is outside the clip.');
+    }
+    if (drawingPng !== null && !/^[A-Za-z0-9+/=]*$/.test(drawingPng)) {
+      throw new BackendError('invalid_input', 'The drawing image is not base64.');
+    }
+    const display = asset.clip.firstFrame + frame;
+    return { path: `~/Pictures/Framenote/${asset.summary.name}_${display}.png` };
+  }
+
+  // --- events ---------------------------------------------------------------------------------
+
+  onPlayerEvent(h: (e: PlayerEvent) => void): Unsubscribe {
+    return this.playerEvents.on(h);
+  }
+  onSyncProgress(h: (e: SyncProgress) => void): Unsubscribe {
+    return this.syncEvents.on(h);
+  }
+  onTaskProgress(h: (e: TaskProgress) => void): Unsubscribe {
+    return this.taskEvents.on(h);
+  }
+  onOutboxChanged(h: (e: OutboxChanged) => void): Unsubscribe {
+    return this.outboxEvents.on(h);
+  }
+  onOfflineChanged(h: (e: OfflineChanged) => void): Unsubscribe {
+    return this.offlineEvents.on(h);
+  }
+  onConnectionChanged(h: (e: ConnectionChanged) => void): Unsubscribe {
+    return this.connectionEvents.on(h);
+  }
+}
