@@ -1,1 +1,20 @@
-//! framenote-player (being written).
+//! The frame-accurate player: GStreamer behind a single-owner engine thread per clip, a
+//! decoded-frame cache, and the library helpers (`probe`, `thumbnail`, `snapshot`).
+//!
+//! GStreamer types never leave this crate: callers see [`Player`], [`PlayerCommand`],
+//! [`PlayerEvent`], [`Frame`] (RGBA bytes) and [`PlayerError`]. No GLib main loop is needed;
+//! each player polls its own pipelines on its own thread.
+#![deny(missing_docs)]
+
+mod decoder;
+mod error;
+mod frame;
+mod mov;
+mod probe;
+
+pub use decoder::init;
+pub use error::PlayerError;
+pub use frame::{FRAME_HEADER_LEN, Frame};
+pub use probe::{
+    ClipFacts, DEFAULT_FIRST_FRAME, FrameTarget, probe, snapshot, snapshot_frame, thumbnail,
+};

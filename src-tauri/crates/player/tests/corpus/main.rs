@@ -1,0 +1,6 @@
+//! Corpus tests: decode the hard corpus (scripts/corpus.sh) through the engine and read each
+//! frame's own number back from its pixels. One binary, modules inside.
+
+mod code;
+mod library;
+mod setup;
