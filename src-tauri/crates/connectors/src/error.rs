@@ -1,8 +1,17 @@
 //! Connector errors, classified by what the caller should do about them: retry later, refresh
 //! the session, ask the user to sign in again, or give up and keep the work visible.
+//!
+//! Every platform module and the shared HTTP helper (`http`) produce [`ConnectorError`]; the
+//! outbox decides retry, backoff and "needs attention" from [`ErrorKind`] alone, so a platform's
+//! quirks (Kitsu's 400 on a wrong password, iconik's 401 on an expired token) are translated here
+//! once and never leak upwards. Messages are shown to people and written to logs: they must never
+//! carry a token, a password or a signed URL's query string.
+
+use std::time::Duration;
 
 /// What kind of failure, which decides retry behaviour in the outbox.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, serde::Serialize, serde::Deserialize)]
+#[serde(rename_all = "snake_case")]
 pub enum ErrorKind {
     /// No connection, DNS failure, timeout: retry with backoff.
     Offline,
@@ -33,7 +42,10 @@ impl ErrorKind {
     pub fn is_transient(self) -> bool {
         matches!(
             self,
-            ErrorKind::Offline | ErrorKind::Server | ErrorKind::RateLimited | ErrorKind::Unauthorized
+            ErrorKind::Offline
+                | ErrorKind::Server
+                | ErrorKind::RateLimited
+                | ErrorKind::Unauthorized
         )
     }
 }
@@ -47,7 +59,7 @@ pub struct ConnectorError {
     /// Human-readable, safe to show and log (never contains a secret).
     pub message: String,
     /// For rate limits: how long the platform asked us to wait.
-    pub retry_after: Option<std::time::Duration>,
+    pub retry_after: Option<Duration>,
 }
 
 impl ConnectorError {
@@ -58,5 +70,34 @@ impl ConnectorError {
             message: message.into(),
             retry_after: None,
         }
+    }
+
+    /// A rate-limit error carrying the delay the platform asked for.
+    pub fn rate_limited(message: impl Into<String>, retry_after: Option<Duration>) -> Self {
+        Self {
+            kind: ErrorKind::RateLimited,
+            message: message.into(),
+            retry_after,
+        }
+    }
+
+    /// The platform's answer could not be understood.
+    pub fn bad_response(message: impl Into<String>) -> Self {
+        Self::new(ErrorKind::BadResponse, message)
+    }
+
+    /// The platform (or this connector) cannot do this.
+    pub fn unsupported(message: impl Into<String>) -> Self {
+        Self::new(ErrorKind::Unsupported, message)
+    }
+
+    /// A local file operation failed; `what` says which, for the person reading it.
+    pub fn io(what: impl std::fmt::Display, err: &std::io::Error) -> Self {
+        Self::new(ErrorKind::Io, format!("{what}: {err}"))
+    }
+
+    /// Whether this is of `kind`.
+    pub fn is(&self, kind: ErrorKind) -> bool {
+        self.kind == kind
     }
 }

@@ -1,12 +1,20 @@
 //! The platforms, behind one trait.
 //!
 //! [`Connector`] is the whole contract between Framenote and a media platform: authenticate, browse,
-//! list versions with their media facts, fetch proxies, read and write notes and drawings, upload.
-//! Each platform is one module here that maps its JSON to `framenote-core` types with pure
-//! functions (tested on fixtures) and speaks HTTP with reqwest. This crate is the only one that
-//! talks to platforms; it keeps no state on disk (the cache and the outbox belong to `sync`).
+//! list versions with their media facts, fetch proxies, read and write notes and drawings, upload,
+//! and (where the platform pushes them) live change events. Each platform is one module here that
+//! maps its JSON to `framenote-core` types with pure functions (tested on fixtures) and speaks HTTP
+//! through the shared helper in [`http`] (retries, rate limits, error classification, resumable
+//! downloads). This crate is the only one that talks to platforms; it keeps no state on disk
+//! except the local library's own notes file (the cache and the outbox belong to `sync`).
+//!
+//! A connector is used as `Arc<dyn Connector>`: it holds its session (tokens) behind interior
+//! mutability, refreshes it itself when an access token expires, and hands the current tokens out
+//! through [`Connector::session`] so `sync` can keep them in the OS keyring.
 
 pub mod error;
+pub mod http;
+// pub mod kitsu;
 pub mod local;
 
 pub use error::{ConnectorError, ErrorKind};
@@ -21,7 +29,7 @@ use serde::{Deserialize, Serialize};
 pub type Result<T> = std::result::Result<T, ConnectorError>;
 
 /// What a user types to sign in. Passed through, never stored by a connector.
-#[derive(Debug, Clone)]
+#[derive(Clone)]
 pub enum Credentials {
     /// E-mail or user name and password.
     Password {
@@ -41,8 +49,27 @@ pub enum Credentials {
     None,
 }
 
+// Written by hand so that a `{:?}` in a log line can never print a password or a key.
+impl std::fmt::Debug for Credentials {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Credentials::Password { user, .. } => f
+                .debug_struct("Password")
+                .field("user", user)
+                .field("password", &"<redacted>")
+                .finish(),
+            Credentials::ApiKey { id, .. } => f
+                .debug_struct("ApiKey")
+                .field("id", id)
+                .field("secret", &"<redacted>")
+                .finish(),
+            Credentials::None => f.write_str("None"),
+        }
+    }
+}
+
 /// Tokens a connector needs to keep working. Stored in the OS keyring by `sync`, never in SQLite.
-#[derive(Debug, Clone, Default, Serialize, Deserialize)]
+#[derive(Clone, Default, PartialEq, Serialize, Deserialize)]
 pub struct Session {
     /// Short-lived access token.
     pub access_token: Option<String>,
@@ -54,16 +81,35 @@ pub struct Session {
     pub user_id: Option<String>,
 }
 
+// Written by hand so that tokens never reach a log through `{:?}`.
+impl std::fmt::Debug for Session {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Session")
+            .field(
+                "access_token",
+                &self.access_token.as_ref().map(|_| "<redacted>"),
+            )
+            .field(
+                "refresh_token",
+                &self.refresh_token.as_ref().map(|_| "<redacted>"),
+            )
+            .field("user_name", &self.user_name)
+            .field("user_id", &self.user_id)
+            .finish()
+    }
+}
+
 /// Where the bytes of a version's proxy are.
 #[derive(Debug, Clone)]
 pub enum MediaSource {
     /// A file on this machine (the local library).
     File(std::path::PathBuf),
     /// An HTTP(S) URL with the headers a GET needs. Signed URLs expire: ask again, never keep.
+    /// Fetch it with [`http::download_resumable`], which resumes with `Range`.
     Http {
         /// The URL.
         url: String,
-        /// Headers to send (auth).
+        /// Headers to send (auth). Secret: never log them.
         headers: Vec<(String, String)>,
         /// Size in bytes, when the platform says.
         bytes: Option<u64>,
@@ -112,8 +158,21 @@ pub struct NewNote {
     pub frames: Option<FrameSpan>,
     /// Drawing on those frames.
     pub drawing: Option<Drawing>,
-    /// A status to set with the note, where the platform supports it.
+    /// A status to set with the note, where the platform supports it (Kitsu: a task status
+    /// short name such as `wfa`, `retake` or `done`).
     pub status: Option<String>,
+}
+
+/// A drawing as it sits on a version, whoever made it (a note's drawing, or one drawn in the
+/// platform's own web player with no note).
+#[derive(Debug, Clone, PartialEq)]
+pub struct FrameDrawing {
+    /// Where it is drawn, as media frame indices.
+    pub frames: FrameSpan,
+    /// The shapes, in the canonical model.
+    pub drawing: Drawing,
+    /// The client id of the Framenote note it belongs to, when Framenote drew it.
+    pub note_client_id: Option<String>,
 }
 
 /// A file to upload, and where to.
@@ -129,6 +188,57 @@ pub struct UploadRequest {
     pub comment: Option<String>,
 }
 
+/// A change the platform told us about. Payloads are ids only: the receiver re-lists what it
+/// shows. Duplicates are possible and harmless; unknown platform events map to [`RemoteEvent::Other`].
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum RemoteEvent {
+    /// Assets or versions changed under a node (or somewhere, when `None`).
+    AssetsChanged {
+        /// The node, when the platform says.
+        node: Option<RemoteId>,
+    },
+    /// Notes of an asset changed (new, edited, replied, resolved).
+    NotesChanged {
+        /// The asset (Kitsu task) whose notes changed.
+        asset: RemoteId,
+    },
+    /// Drawings on a version changed.
+    DrawingsChanged {
+        /// The version.
+        version: RemoteId,
+    },
+    /// The stream was interrupted and events may have been missed: re-list what is shown.
+    Resync,
+    /// Anything else, by the platform's own event name.
+    Other {
+        /// The platform's name for it.
+        name: String,
+    },
+}
+
+/// A live event feed. Dropping it stops the background task that feeds it.
+pub struct Subscription {
+    /// Events, in arrival order.
+    pub events: tokio::sync::mpsc::Receiver<RemoteEvent>,
+    task: tokio::task::JoinHandle<()>,
+}
+
+impl Subscription {
+    /// Wraps a receiver and the task feeding it; the task is aborted when this is dropped.
+    pub fn new(
+        events: tokio::sync::mpsc::Receiver<RemoteEvent>,
+        task: tokio::task::JoinHandle<()>,
+    ) -> Self {
+        Self { events, task }
+    }
+}
+
+impl Drop for Subscription {
+    fn drop(&mut self) {
+        self.task.abort();
+    }
+}
+
 /// One platform.
 #[async_trait]
 pub trait Connector: Send + Sync {
@@ -137,25 +247,90 @@ pub trait Connector: Send + Sync {
     /// What it can do; the UI hides the rest.
     fn capabilities(&self) -> Capabilities;
 
-    /// Signs in and returns the tokens to keep.
+    /// Signs in, keeps the session, and returns the tokens for `sync` to store.
     async fn authenticate(&self, credentials: &Credentials) -> Result<Session>;
-    /// Makes the session usable again after an access token expired.
+    /// Makes the session usable again after an access token expired, keeps it and returns it.
+    /// Fails with [`ErrorKind::LoginRequired`] when the refresh token is gone or rejected.
     async fn refresh(&self, session: &Session) -> Result<Session>;
+    /// Installs a session kept from an earlier run (from the keyring), without a network call.
+    fn set_session(&self, session: Session);
+    /// The tokens now in use (they change when the connector refreshes by itself), for `sync`
+    /// to store; `None` before sign-in.
+    fn session(&self) -> Option<Session>;
 
     /// Children of `parent` in the browse tree (roots when `None`).
     async fn list_nodes(&self, parent: Option<&RemoteId>) -> Result<Vec<Node>>;
     /// Reviewable assets in a node, with their versions and media facts.
     async fn list_assets(&self, node: &RemoteId) -> Result<Vec<Asset>>;
+    /// Assets in a node changed at or after `since` (RFC 3339, as found in `Asset::updated_at`).
+    /// The default filters a full listing; platforms with a server-side filter override it.
+    /// An asset without `updated_at` is always returned (it cannot be shown unchanged).
+    async fn list_assets_since(&self, node: &RemoteId, since: &str) -> Result<Vec<Asset>> {
+        let assets = self.list_assets(node).await?;
+        Ok(assets
+            .into_iter()
+            .filter(|asset| match &asset.updated_at {
+                Some(updated) => timestamp_at_or_after(updated, since),
+                None => true,
+            })
+            .collect())
+    }
     /// Where to read a version's proxy from, right now (signed URLs are re-requested each time).
     async fn media_source(&self, version: &Version) -> Result<MediaSource>;
 
     /// Notes on a version, with their drawings, converted to frames.
     async fn list_notes(&self, version: &Version) -> Result<Vec<RemoteNote>>;
-    /// Posts a note (or a reply) with its drawing.
+    /// Posts a note (or a reply) with its drawing. Posting the same `client_id` twice returns
+    /// the note already there when the platform lets the connector recognise it.
     async fn create_note(&self, note: &NewNote) -> Result<RemoteNote>;
+    /// Replaces a note's text.
+    async fn update_note(&self, version: &Version, note: &RemoteId, text: &str) -> Result<()> {
+        let _ = (version, note, text);
+        Err(ConnectorError::unsupported(format!(
+            "{} notes cannot be edited",
+            self.platform().display_name()
+        )))
+    }
     /// Marks a note resolved or open again.
-    async fn set_note_status(&self, version: &Version, note: &RemoteId, status: NoteStatus)
-    -> Result<()>;
+    async fn set_note_status(
+        &self,
+        version: &Version,
+        note: &RemoteId,
+        status: NoteStatus,
+    ) -> Result<()>;
+
+    /// Every drawing on a version, including ones made outside Framenote. The default reads
+    /// them from the notes.
+    async fn list_drawings(&self, version: &Version) -> Result<Vec<FrameDrawing>> {
+        let notes = self.list_notes(version).await?;
+        Ok(notes
+            .into_iter()
+            .filter_map(|note| {
+                let frames = note.frames?;
+                let drawing = note.drawing?;
+                Some(FrameDrawing {
+                    frames,
+                    drawing,
+                    note_client_id: note.client_id,
+                })
+            })
+            .collect())
+    }
+    /// Makes `drawing` the drawing of note `note_client_id` on `frames`: shapes with new ids are
+    /// added, known ids replaced whole, and the note's shapes missing from `drawing` removed.
+    async fn write_drawing(
+        &self,
+        version: &Version,
+        frames: FrameSpan,
+        drawing: &Drawing,
+        note_client_id: Option<&str>,
+    ) -> Result<()> {
+        let _ = (version, frames, drawing, note_client_id);
+        Err(ConnectorError::unsupported(format!(
+            "{} has no drawings",
+            self.platform().display_name()
+        )))
+    }
 
     /// Uploads a file; `progress` is called with bytes sent so far.
     async fn upload(
@@ -163,4 +338,32 @@ pub trait Connector: Send + Sync {
         request: &UploadRequest,
         progress: &(dyn Fn(u64) + Send + Sync),
     ) -> Result<Version>;
+
+    /// Live change events. Platforms without a push channel return [`ErrorKind::Unsupported`]
+    /// and `sync` polls instead.
+    async fn subscribe(&self) -> Result<Subscription> {
+        Err(ConnectorError::unsupported(format!(
+            "{} pushes no live events",
+            self.platform().display_name()
+        )))
+    }
+}
+
+/// Whether RFC 3339 (or naive ISO 8601, read as UTC) `a` is at or after `b`; unreadable
+/// timestamps count as "after" so that nothing is hidden by a parse failure.
+pub fn timestamp_at_or_after(a: &str, b: &str) -> bool {
+    match (parse_timestamp(a), parse_timestamp(b)) {
+        (Some(a), Some(b)) => a >= b,
+        _ => true,
+    }
+}
+
+/// Parses RFC 3339, or a naive `YYYY-MM-DDTHH:MM:SS[.fff]` as UTC (Kitsu's form).
+pub fn parse_timestamp(text: &str) -> Option<chrono::DateTime<chrono::Utc>> {
+    if let Ok(t) = chrono::DateTime::parse_from_rfc3339(text) {
+        return Some(t.with_timezone(&chrono::Utc));
+    }
+    chrono::NaiveDateTime::parse_from_str(text, "%Y-%m-%dT%H:%M:%S%.f")
+        .ok()
+        .map(|naive| naive.and_utc())
 }

@@ -1,0 +1,583 @@
+//! The local-folder library: the built-in default and the demo library.
+//!
+//! A folder of media files is one root node; every media file in it is an asset with one version.
+//! Media facts come from a probe injected by the shell (the player's GStreamer discoverer), so this
+//! crate never depends on GStreamer. Notes, replies, resolution and drawings are kept in one JSON
+//! file under a state directory given at construction — never inside the media folder, which may
+//! be read-only or shared. Uploading copies a file into the folder atomically (temporary name,
+//! fsync, rename), so a half-copied file is never listed as media.
+
+use std::path::{Path, PathBuf};
+use std::sync::{Arc, Mutex};
+
+use async_trait::async_trait;
+use framenote_core::{
+    Asset, Capabilities, Drawing, FrameSpan, MediaInfo, Node, NodeKind, NoteStatus, OfflinePolicy,
+    Platform, RemoteId, Version,
+};
+use serde::{Deserialize, Serialize};
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
+
+use crate::{
+    Connector, ConnectorError, Credentials, ErrorKind, FrameDrawing, MediaSource, NewNote,
+    RemoteNote, Result, Session, UploadRequest,
+};
+
+/// Reads a media file's frame facts. Injected by the shell; runs on a blocking thread.
+pub type Probe = Arc<dyn Fn(&Path) -> std::result::Result<MediaInfo, String> + Send + Sync>;
+
+/// The id of the one root node.
+pub const ROOT_ID: &str = "local-root";
+
+/// File extensions listed as media (lower case).
+const MEDIA_EXTENSIONS: &[&str] = &[
+    "mp4", "mov", "m4v", "mkv", "webm", "avi", "mxf", "mpg", "mpeg", "mts", "m2ts", "ts", "y4m",
+];
+
+/// Name of the notes file inside the state directory.
+const NOTES_FILE: &str = "local-notes.json";
+
+/// A folder of media as a platform.
+pub struct LocalConnector {
+    root: PathBuf,
+    state_dir: PathBuf,
+    probe: Probe,
+    author: Mutex<String>,
+    /// Serialises read-modify-write of the notes file within this process.
+    notes_lock: tokio::sync::Mutex<()>,
+}
+
+/// What the notes file holds.
+#[derive(Debug, Default, Serialize, Deserialize)]
+struct NotesFile {
+    /// Format version, for later migrations.
+    format: u32,
+    notes: Vec<StoredNote>,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+struct StoredNote {
+    id: String,
+    client_id: String,
+    version: String,
+    parent: Option<String>,
+    author: String,
+    created_at: String,
+    text: String,
+    frames: Option<FrameSpan>,
+    status: NoteStatus,
+    drawing: Option<Drawing>,
+}
+
+impl StoredNote {
+    fn to_remote(&self) -> RemoteNote {
+        RemoteNote {
+            id: RemoteId::new(self.id.clone()),
+            version: RemoteId::new(self.version.clone()),
+            parent: self.parent.clone().map(RemoteId::new),
+            author: self.author.clone(),
+            created_at: self.created_at.clone(),
+            text: self.text.clone(),
+            frames: self.frames,
+            status: self.status,
+            drawing: self.drawing.clone(),
+            client_id: Some(self.client_id.clone()),
+        }
+    }
+}
+
+impl LocalConnector {
+    /// A library over `media_root`, keeping its notes in `state_dir` (created when missing).
+    pub fn new(
+        media_root: impl Into<PathBuf>,
+        state_dir: impl Into<PathBuf>,
+        probe: Probe,
+    ) -> Self {
+        let author = std::env::var("USER")
+            .ok()
+            .filter(|u| !u.is_empty())
+            .unwrap_or_else(|| "me".to_owned());
+        Self {
+            root: media_root.into(),
+            state_dir: state_dir.into(),
+            probe,
+            author: Mutex::new(author),
+            notes_lock: tokio::sync::Mutex::new(()),
+        }
+    }
+
+    /// The media folder.
+    pub fn media_root(&self) -> &Path {
+        &self.root
+    }
+
+    fn author(&self) -> String {
+        match self.author.lock() {
+            Ok(a) => a.clone(),
+            Err(poisoned) => poisoned.into_inner().clone(),
+        }
+    }
+
+    fn notes_path(&self) -> PathBuf {
+        self.state_dir.join(NOTES_FILE)
+    }
+
+    /// A file name from an asset/version id, refusing anything that could leave the folder.
+    fn media_path(&self, id: &str) -> Result<PathBuf> {
+        let safe = !id.is_empty()
+            && !id.contains(['/', '\\', '\0'])
+            && id != "."
+            && id != ".."
+            && !id.starts_with('.');
+        if !safe {
+            return Err(ConnectorError::new(
+                ErrorKind::Rejected,
+                format!("not a media file name: {id:?}"),
+            ));
+        }
+        Ok(self.root.join(id))
+    }
+
+    async fn probe(&self, path: PathBuf) -> Result<MediaInfo> {
+        let probe = Arc::clone(&self.probe);
+        let shown = path.display().to_string();
+        let outcome = tokio::task::spawn_blocking(move || probe(&path))
+            .await
+            .map_err(|e| ConnectorError::new(ErrorKind::Io, format!("probing {shown}: {e}")))?;
+        outcome.map_err(|e| {
+            ConnectorError::new(ErrorKind::BadResponse, format!("probing {shown}: {e}"))
+        })
+    }
+
+    async fn asset_for(
+        &self,
+        name: &str,
+        path: PathBuf,
+        meta: &std::fs::Metadata,
+    ) -> Result<Asset> {
+        let mut media = self.probe(path).await?;
+        if media.bytes.is_none() {
+            media.bytes = Some(meta.len());
+        }
+        let updated_at = meta
+            .modified()
+            .ok()
+            .map(|t| chrono::DateTime::<chrono::Utc>::from(t).to_rfc3339());
+        Ok(Asset {
+            id: RemoteId::new(name),
+            parent: RemoteId::new(ROOT_ID),
+            name: name.to_owned(),
+            status: None,
+            updated_at,
+            offline: OfflinePolicy::ALLOWED,
+            versions: vec![Version {
+                id: RemoteId::new(name),
+                asset: RemoteId::new(name),
+                number: 1,
+                label: "v1".to_owned(),
+                media,
+            }],
+        })
+    }
+
+    async fn load_notes(&self) -> Result<NotesFile> {
+        let path = self.notes_path();
+        match tokio::fs::read(&path).await {
+            Ok(bytes) => serde_json::from_slice(&bytes).map_err(|e| {
+                ConnectorError::bad_response(format!(
+                    "notes file {} is damaged: {e}",
+                    path.display()
+                ))
+            }),
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(NotesFile {
+                format: 1,
+                notes: Vec::new(),
+            }),
+            Err(e) => Err(ConnectorError::io(
+                format!("reading {}", path.display()),
+                &e,
+            )),
+        }
+    }
+
+    /// Writes the notes file atomically: a crash leaves either the old or the new file.
+    async fn save_notes(&self, notes: &NotesFile) -> Result<()> {
+        tokio::fs::create_dir_all(&self.state_dir)
+            .await
+            .map_err(|e| {
+                ConnectorError::io(format!("creating {}", self.state_dir.display()), &e)
+            })?;
+        let bytes = serde_json::to_vec_pretty(notes)
+            .map_err(|e| ConnectorError::new(ErrorKind::Io, format!("encoding notes: {e}")))?;
+        let path = self.notes_path();
+        let temp = self
+            .state_dir
+            .join(format!(".{NOTES_FILE}.{}.tmp", uuid::Uuid::new_v4()));
+        write_synced(&temp, &bytes).await?;
+        tokio::fs::rename(&temp, &path)
+            .await
+            .map_err(|e| ConnectorError::io(format!("replacing {}", path.display()), &e))
+    }
+
+    async fn modify_notes<T>(&self, change: impl FnOnce(&mut NotesFile) -> Result<T>) -> Result<T> {
+        let _guard = self.notes_lock.lock().await;
+        let mut notes = self.load_notes().await?;
+        let out = change(&mut notes)?;
+        self.save_notes(&notes).await?;
+        Ok(out)
+    }
+}
+
+async fn write_synced(path: &Path, bytes: &[u8]) -> Result<()> {
+    let mut file = tokio::fs::File::create(path)
+        .await
+        .map_err(|e| ConnectorError::io(format!("creating {}", path.display()), &e))?;
+    file.write_all(bytes)
+        .await
+        .map_err(|e| ConnectorError::io(format!("writing {}", path.display()), &e))?;
+    file.sync_all()
+        .await
+        .map_err(|e| ConnectorError::io(format!("flushing {}", path.display()), &e))
+}
+
+fn is_media(path: &Path) -> bool {
+    path.extension()
+        .and_then(|e| e.to_str())
+        .map(|e| MEDIA_EXTENSIONS.contains(&e.to_ascii_lowercase().as_str()))
+        .unwrap_or(false)
+}
+
+fn not_found(what: &str, id: &RemoteId) -> ConnectorError {
+    ConnectorError::new(
+        ErrorKind::NotFound,
+        format!("{what} {id} is not in the local library"),
+    )
+}
+
+#[async_trait]
+impl Connector for LocalConnector {
+    fn platform(&self) -> Platform {
+        Platform::Local
+    }
+
+    fn capabilities(&self) -> Capabilities {
+        Capabilities {
+            notes: true,
+            replies: true,
+            resolve: true,
+            drawings: true,
+            range_notes: true,
+            status_change: false,
+            mentions: false,
+            upload: true,
+            upload_folders: false,
+            live_events: false,
+        }
+    }
+
+    async fn authenticate(&self, credentials: &Credentials) -> Result<Session> {
+        if let Credentials::Password { user, .. } = credentials
+            && !user.is_empty()
+            && let Ok(mut author) = self.author.lock()
+        {
+            *author = user.clone();
+        }
+        Ok(Session {
+            user_name: Some(self.author()),
+            ..Session::default()
+        })
+    }
+
+    async fn refresh(&self, _session: &Session) -> Result<Session> {
+        Ok(Session {
+            user_name: Some(self.author()),
+            ..Session::default()
+        })
+    }
+
+    fn set_session(&self, session: Session) {
+        if let Some(user) = session.user_name.filter(|u| !u.is_empty())
+            && let Ok(mut author) = self.author.lock()
+        {
+            *author = user;
+        }
+    }
+
+    fn session(&self) -> Option<Session> {
+        Some(Session {
+            user_name: Some(self.author()),
+            ..Session::default()
+        })
+    }
+
+    async fn list_nodes(&self, parent: Option<&RemoteId>) -> Result<Vec<Node>> {
+        match parent {
+            None => {
+                let name = self
+                    .root
+                    .file_name()
+                    .map(|n| n.to_string_lossy().into_owned())
+                    .unwrap_or_else(|| "Local library".to_owned());
+                Ok(vec![Node {
+                    id: RemoteId::new(ROOT_ID),
+                    parent: None,
+                    kind: NodeKind::Folder,
+                    name,
+                    status: None,
+                }])
+            }
+            Some(id) if id.as_str() == ROOT_ID => Ok(Vec::new()),
+            Some(id) => Err(not_found("folder", id)),
+        }
+    }
+
+    async fn list_assets(&self, node: &RemoteId) -> Result<Vec<Asset>> {
+        if node.as_str() != ROOT_ID {
+            return Err(not_found("folder", node));
+        }
+        let mut dir = tokio::fs::read_dir(&self.root)
+            .await
+            .map_err(|e| ConnectorError::io(format!("listing {}", self.root.display()), &e))?;
+        let mut files = Vec::new();
+        while let Some(entry) = dir
+            .next_entry()
+            .await
+            .map_err(|e| ConnectorError::io(format!("listing {}", self.root.display()), &e))?
+        {
+            let path = entry.path();
+            let name = entry.file_name().to_string_lossy().into_owned();
+            // Hidden names include our own in-progress uploads.
+            if name.starts_with('.') || !is_media(&path) {
+                continue;
+            }
+            match entry.metadata().await {
+                Ok(meta) if meta.is_file() => files.push((name, path, meta)),
+                _ => continue,
+            }
+        }
+        files.sort_by(|a, b| a.0.cmp(&b.0));
+        let mut assets = Vec::with_capacity(files.len());
+        for (name, path, meta) in files {
+            match self.asset_for(&name, path, &meta).await {
+                Ok(asset) => assets.push(asset),
+                // One unreadable file must not hide the rest of the library.
+                Err(e) => tracing::warn!(file = %name, error = %e, "skipping unreadable media"),
+            }
+        }
+        Ok(assets)
+    }
+
+    async fn media_source(&self, version: &Version) -> Result<MediaSource> {
+        let path = self.media_path(version.id.as_str())?;
+        match tokio::fs::metadata(&path).await {
+            Ok(meta) if meta.is_file() => Ok(MediaSource::File(path)),
+            _ => Err(not_found("media file", &version.id)),
+        }
+    }
+
+    async fn list_notes(&self, version: &Version) -> Result<Vec<RemoteNote>> {
+        let notes = self.load_notes().await?;
+        Ok(notes
+            .notes
+            .iter()
+            .filter(|n| n.version == version.id.as_str())
+            .map(StoredNote::to_remote)
+            .collect())
+    }
+
+    async fn create_note(&self, note: &NewNote) -> Result<RemoteNote> {
+        if note.status.is_some() {
+            return Err(ConnectorError::unsupported(
+                "the local library has no review statuses",
+            ));
+        }
+        let author = self.author();
+        self.modify_notes(|file| {
+            // Posting the same client id twice (a retry) returns the first note.
+            if let Some(existing) = file.notes.iter().find(|n| n.client_id == note.client_id) {
+                return Ok(existing.to_remote());
+            }
+            if let Some(parent) = &note.parent
+                && !file.notes.iter().any(|n| n.id == parent.as_str())
+            {
+                return Err(not_found("note", parent));
+            }
+            let stored = StoredNote {
+                id: uuid::Uuid::now_v7().to_string(),
+                client_id: note.client_id.clone(),
+                version: note.version.id.as_str().to_owned(),
+                parent: note.parent.as_ref().map(|p| p.as_str().to_owned()),
+                author,
+                created_at: chrono::Utc::now().to_rfc3339(),
+                text: note.text.clone(),
+                frames: note.frames,
+                status: NoteStatus::Open,
+                drawing: note.drawing.clone().filter(|d| !d.is_empty()),
+            };
+            let out = stored.to_remote();
+            file.notes.push(stored);
+            Ok(out)
+        })
+        .await
+    }
+
+    async fn update_note(&self, _version: &Version, note: &RemoteId, text: &str) -> Result<()> {
+        self.modify_notes(
+            |file| match file.notes.iter_mut().find(|n| n.id == note.as_str()) {
+                Some(stored) => {
+                    stored.text = text.to_owned();
+                    Ok(())
+                }
+                None => Err(not_found("note", note)),
+            },
+        )
+        .await
+    }
+
+    async fn set_note_status(
+        &self,
+        _version: &Version,
+        note: &RemoteId,
+        status: NoteStatus,
+    ) -> Result<()> {
+        self.modify_notes(
+            |file| match file.notes.iter_mut().find(|n| n.id == note.as_str()) {
+                Some(stored) => {
+                    stored.status = status;
+                    Ok(())
+                }
+                None => Err(not_found("note", note)),
+            },
+        )
+        .await
+    }
+
+    async fn list_drawings(&self, version: &Version) -> Result<Vec<FrameDrawing>> {
+        let notes = self.list_notes(version).await?;
+        Ok(notes
+            .into_iter()
+            .filter_map(|n| {
+                Some(FrameDrawing {
+                    frames: n.frames?,
+                    drawing: n.drawing?,
+                    note_client_id: n.client_id,
+                })
+            })
+            .collect())
+    }
+
+    async fn write_drawing(
+        &self,
+        version: &Version,
+        frames: FrameSpan,
+        drawing: &Drawing,
+        note_client_id: Option<&str>,
+    ) -> Result<()> {
+        let Some(client_id) = note_client_id else {
+            return Err(ConnectorError::new(
+                ErrorKind::Rejected,
+                "local drawings belong to a note: give the note's client id",
+            ));
+        };
+        self.modify_notes(|file| {
+            let stored = file
+                .notes
+                .iter_mut()
+                .find(|n| n.client_id == client_id && n.version == version.id.as_str())
+                .ok_or_else(|| not_found("note", &RemoteId::new(client_id)))?;
+            stored.frames = Some(frames);
+            stored.drawing = (!drawing.is_empty()).then(|| drawing.clone());
+            Ok(())
+        })
+        .await
+    }
+
+    async fn upload(
+        &self,
+        request: &UploadRequest,
+        progress: &(dyn Fn(u64) + Send + Sync),
+    ) -> Result<Version> {
+        if request.destination.as_str() != ROOT_ID {
+            return Err(not_found("folder", &request.destination));
+        }
+        let mut target = self.media_path(&request.name)?;
+        if !is_media(&target) {
+            return Err(ConnectorError::new(
+                ErrorKind::Rejected,
+                format!(
+                    "{} is not a media file type the library lists",
+                    request.name
+                ),
+            ));
+        }
+        let mut source = tokio::fs::File::open(&request.path)
+            .await
+            .map_err(|e| ConnectorError::io(format!("opening {}", request.path.display()), &e))?;
+        let temp = self
+            .root
+            .join(format!(".framenote-upload-{}.tmp", uuid::Uuid::new_v4()));
+        let copied = async {
+            let mut out = tokio::fs::File::create(&temp)
+                .await
+                .map_err(|e| ConnectorError::io(format!("creating {}", temp.display()), &e))?;
+            let mut buf = vec![0u8; 1 << 20];
+            let mut sent = 0u64;
+            loop {
+                let n = source.read(&mut buf).await.map_err(|e| {
+                    ConnectorError::io(format!("reading {}", request.path.display()), &e)
+                })?;
+                if n == 0 {
+                    break;
+                }
+                out.write_all(&buf[..n])
+                    .await
+                    .map_err(|e| ConnectorError::io(format!("writing {}", temp.display()), &e))?;
+                sent += n as u64;
+                progress(sent);
+            }
+            out.sync_all()
+                .await
+                .map_err(|e| ConnectorError::io(format!("flushing {}", temp.display()), &e))?;
+            Ok::<(), ConnectorError>(())
+        }
+        .await;
+        if let Err(e) = copied {
+            let _ = tokio::fs::remove_file(&temp).await;
+            return Err(e);
+        }
+        // Never overwrite a file already in the library: pick "name (2).ext" and so on.
+        let mut n = 2;
+        while tokio::fs::try_exists(&target).await.unwrap_or(true) {
+            let stem = Path::new(&request.name)
+                .file_stem()
+                .map(|s| s.to_string_lossy().into_owned())
+                .unwrap_or_default();
+            let ext = Path::new(&request.name)
+                .extension()
+                .map(|s| s.to_string_lossy().into_owned())
+                .unwrap_or_default();
+            target = self.root.join(format!("{stem} ({n}).{ext}"));
+            n += 1;
+        }
+        if let Err(e) = tokio::fs::rename(&temp, &target).await {
+            let _ = tokio::fs::remove_file(&temp).await;
+            return Err(ConnectorError::io(
+                format!("moving the upload to {}", target.display()),
+                &e,
+            ));
+        }
+        let name = target
+            .file_name()
+            .map(|n| n.to_string_lossy().into_owned())
+            .unwrap_or_default();
+        let meta = tokio::fs::metadata(&target)
+            .await
+            .map_err(|e| ConnectorError::io(format!("reading {}", target.display()), &e))?;
+        let asset = self.asset_for(&name, target, &meta).await?;
+        asset
+            .versions
+            .into_iter()
+            .next()
+            .ok_or_else(|| ConnectorError::new(ErrorKind::Io, "uploaded file has no version"))
+    }
+}
