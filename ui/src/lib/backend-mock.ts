@@ -55,6 +55,11 @@ class Hub<T> {
   }
 }
 
+/** Copies what the UI hands over, as crossing the IPC boundary would (UI state may be proxied). */
+function plain<T>(v: T): T {
+  return JSON.parse(JSON.stringify(v)) as T;
+}
+
 // ---------------------------------------------------------------------------------------------
 // Demo data
 // ---------------------------------------------------------------------------------------------
@@ -603,7 +608,8 @@ export class MockBackend implements Backend {
     this.offlineEvents.emit({ accountId: a.summary.accountId, assetId: a.summary.id, offline });
   }
 
-  async pin(scope: PinScope): Promise<void> {
+  async pin(given: PinScope): Promise<void> {
+    const scope = plain(given);
     const acc = this.account(scope.accountId);
     const assets = this.assetsInScope(scope);
     if (scope.kind === 'asset' && assets[0]?.summary.offline.state === 'forbidden') {
@@ -818,7 +824,7 @@ export class MockBackend implements Backend {
 
   async playerCommand(playerId: string, command: PlayerCommand): Promise<void> {
     const p = this.player(playerId);
-    this.commandLog.push({ playerId, command: structuredClone(command) });
+    this.commandLog.push({ playerId, command: plain(command) });
     switch (command.type) {
       case 'play': {
         if (p.playing) return;
@@ -912,7 +918,8 @@ export class MockBackend implements Backend {
     }));
   }
 
-  async createNote(input: NewNote): Promise<NoteView> {
+  async createNote(given: NewNote): Promise<NoteView> {
+    const input = plain(given);
     const { acc } = this.findVersion(input.versionKey);
     const caps = acc.account.capabilities;
     if (!caps.notes) throw new BackendError('forbidden', `${acc.account.name} does not take notes.`);

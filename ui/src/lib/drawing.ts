@@ -169,9 +169,12 @@ export function simplify(points: readonly Point[], tolerance = 0.0008, aspect = 
   return points.filter((_, i) => keep[i] === 1);
 }
 
-/** Pointer samples → the stored pen stroke. */
+/**
+ * Pointer samples → the stored pen stroke: smoothed, then thinned to what is visible at about a
+ * pixel of a 1080p picture, so strokes stay small in the outbox and on the platform.
+ */
 export function penStroke(raw: readonly Point[], aspect: number): Point[] {
-  return simplify(smoothPoints(raw), 0.0006, aspect);
+  return simplify(smoothPoints(raw, 3), 0.0012, aspect);
 }
 
 /** Whether `p` touches `shape` within `tolerance` (picture heights); used by the eraser. */
@@ -207,7 +210,10 @@ export function hitTest(shape: Shape, p: Point, tolerance: number, aspect: numbe
       const ny = (p.y - shape.center.y) / shape.ry;
       const r = Math.hypot(nx, ny);
       // Distance to the outline, approximated along the ray from the centre, in picture heights.
-      const radiusH = Math.hypot(shape.rx * aspect * (nx / (r || 1)), shape.ry * (ny / (r || 1)));
+      // At the centre itself any direction will do: take the horizontal one.
+      const ux = r > 0 ? nx / r : 1;
+      const uy = r > 0 ? ny / r : 0;
+      const radiusH = Math.hypot(shape.rx * aspect * ux, shape.ry * uy);
       return Math.abs(r - 1) * radiusH <= tol;
     }
     case 'text': {

@@ -271,14 +271,15 @@ export class NotesStore {
     const versionKey = this.versionKey;
     if (!versionKey || !this.canPost) return null;
     this.posting = true;
-    const frames = this.stamp(index, loop);
+    // Snapshots: the backend gets plain data, never Svelte's reactive proxies.
+    const frames = $state.snapshot(this.stamp(index, loop));
     try {
       const note = await this.backend.createNote({
         versionKey,
         parentId: null,
         text: this.text.trim(),
         frames,
-        drawing: this.caps.drawings && this.shapes.length > 0 ? { shapes: this.shapes.slice() } : null,
+        drawing: this.caps.drawings && this.shapes.length > 0 ? { shapes: $state.snapshot(this.shapes) } : null,
         reviewStatus: this.caps.statusChange ? this.reviewStatus : null,
       });
       if (versionKey === this.versionKey) {
@@ -312,7 +313,7 @@ export class NotesStore {
         versionKey,
         parentId,
         text,
-        frames: thread?.root.frames ?? null,
+        frames: $state.snapshot(thread?.root.frames ?? null),
         drawing: null,
         reviewStatus: null,
       });

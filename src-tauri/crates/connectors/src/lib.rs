@@ -16,6 +16,7 @@ pub mod error;
 pub mod http;
 // pub mod kitsu;
 pub mod local;
+pub mod moxion;
 
 pub use error::{ConnectorError, ErrorKind};
 
