@@ -14,6 +14,7 @@
 
 pub mod error;
 pub mod http;
+pub mod iconik;
 // pub mod kitsu;
 pub mod local;
 pub mod moxion;
