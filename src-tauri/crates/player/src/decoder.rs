@@ -101,6 +101,9 @@ pub(crate) struct Decoder {
     pending_first: Option<Decoded>,
     /// Index the next pull is expected to return (after a seek, the seek target).
     pub next_index: i64,
+    buffering: std::cell::Cell<Option<u8>>,
+    /// Pulls since the bus was last drained.
+    pulls: u32,
 }
 
 /// Initialises GStreamer once per process. Safe to call from any thread, any number of times.
@@ -389,6 +392,8 @@ impl Decoder {
             out_size: (0, 0),
             pending_first: None,
             next_index: 0,
+            buffering: std::cell::Cell::new(None),
+            pulls: 0,
         };
         match dec.preroll(media, rate) {
             Ok(()) => Ok(dec),
@@ -490,14 +495,24 @@ impl Decoder {
         ))
     }
 
-    /// The first error on the bus, if any (non-blocking).
+    /// Drains the bus (non-blocking): the first error, if any; buffering levels are kept for
+    /// [`Decoder::take_buffering`]. Draining also keeps unread messages from piling up.
     pub(crate) fn bus_error(&self, what: &str) -> Option<PlayerError> {
-        while let Some(msg) = self.bus.pop_filtered(&[gst::MessageType::Error]) {
-            if let gst::MessageView::Error(e) = msg.view() {
-                return Some(classify(&e.error(), e.debug().as_deref(), what));
+        while let Some(msg) = self.bus.pop() {
+            match msg.view() {
+                gst::MessageView::Error(e) => {
+                    return Some(classify(&e.error(), e.debug().as_deref(), what));
+                }
+                gst::MessageView::Buffering(b) => self.buffering.set(Some(b.percent().clamp(0, 100) as u8)),
+                _ => {}
             }
         }
         None
+    }
+
+    /// The latest buffering level (network media), once.
+    pub(crate) fn take_buffering(&self) -> Option<u8> {
+        self.buffering.take()
     }
 
     fn pull_raw(&self, timeout: Duration) -> Result<Option<gst::Sample>, PlayerError> {
@@ -567,6 +582,13 @@ impl Decoder {
         if let Some(first) = self.pending_first.take() {
             self.next_index = 1;
             return Ok(Pull::Frame(first));
+        }
+        self.pulls += 1;
+        if self.pulls >= 16 {
+            self.pulls = 0;
+            if let Some(e) = self.bus_error(&self.uri) {
+                return Err(e);
+            }
         }
         match self.pull_raw(timeout)? {
             Some(sample) => {

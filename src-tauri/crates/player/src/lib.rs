@@ -6,11 +6,25 @@
 //! each player polls its own pipelines on its own thread.
 #![deny(missing_docs)]
 
+mod audio;
+mod cache;
 mod decoder;
+mod engine;
 mod error;
 mod frame;
 mod mov;
+mod player;
 mod probe;
+
+pub use audio::AudioOutput;
+pub use cache::DEFAULT_CACHE_BYTES;
+/// The channel types of [`Player::events`], re-exported so shells need no extra dependency.
+pub use crossbeam_channel;
+pub use engine::{
+    shuttle_rate, ClipInfo, OpenOptions, PlayerCommand, PlayerEvent, PlayerState, PlayerStats,
+    ShuttleKey, StopReason, MAX_SHUTTLE,
+};
+pub use player::Player;
 
 pub use decoder::init;
 pub use error::PlayerError;

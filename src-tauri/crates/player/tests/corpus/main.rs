@@ -2,5 +2,6 @@
 //! frame's own number back from its pixels. One binary, modules inside.
 
 mod code;
+mod engine;
 mod library;
 mod setup;
