@@ -18,6 +18,7 @@ pub mod iconik;
 // pub mod kitsu;
 pub mod local;
 pub mod moxion;
+pub mod sonyci;
 
 pub use error::{ConnectorError, ErrorKind};
 
