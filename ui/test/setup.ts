@@ -3,3 +3,11 @@
 import { vi } from 'vitest';
 
 HTMLCanvasElement.prototype.getContext = vi.fn(() => null) as unknown as HTMLCanvasElement['getContext'];
+
+// jsdom does no layout, so nothing ever resizes: an observer that never reports is faithful.
+class NoLayoutResizeObserver {
+  observe(): void {}
+  unobserve(): void {}
+  disconnect(): void {}
+}
+globalThis.ResizeObserver ??= NoLayoutResizeObserver as unknown as typeof ResizeObserver;

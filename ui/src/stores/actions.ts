@@ -72,7 +72,7 @@ export function runAction(s: Session, action: Action, view: ViewHooks): void {
       return;
     case 'prevNote':
     case 'nextNote': {
-      const f = notes.neighbourNote(player.index, action === 'nextNote' ? 1 : -1);
+      const f = notes.neighbourNote(player.cursor, action === 'nextNote' ? 1 : -1);
       if (f !== null) void player.seek(f);
       return;
     }

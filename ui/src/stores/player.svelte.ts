@@ -54,6 +54,8 @@ export class PlayerStore {
   private unsubs: Unsubscribe[] = [];
   private openSeq = 0;
   private seekInFlight = false;
+  /** Where the reviewer asked to go and no frame has shown yet; lets rapid keys chain. */
+  private requested: number | null = null;
   private seekQueued: number | null = null;
 
   constructor(
@@ -97,6 +99,11 @@ export class PlayerStore {
     return this.drawn?.index ?? 0;
   }
 
+  /** The frame the reviewer is heading to: the requested one until it is drawn, else the drawn one. */
+  get cursor(): number {
+    return this.requested ?? this.index;
+  }
+
   get lastIndex(): number {
     return Math.max(0, (this.media?.frameCount ?? 1) - 1);
   }
@@ -112,6 +119,7 @@ export class PlayerStore {
     this.media = null;
     this.loop = null;
     this.playing = false;
+    this.requested = null;
     this.shuttleState = { ...INITIAL_SHUTTLE };
     try {
       const opened = await this.backend.openPlayer(versionKey, this.viewport, (m) => this.receive(seq, m));
@@ -173,6 +181,7 @@ export class PlayerStore {
     this.pending = null;
     if (!frame) return;
     this.painter?.(frame);
+    if (frame.playing || frame.index === this.requested) this.requested = null;
     this.drawn = {
       width: frame.width,
       height: frame.height,
@@ -221,12 +230,14 @@ export class PlayerStore {
 
   async step(delta: number): Promise<void> {
     this.shuttleState = { ...this.shuttleState, playing: false };
+    this.requested = Math.max(0, Math.min(this.lastIndex, this.cursor + delta));
     await this.send({ type: 'step', delta });
   }
 
   /** Seeks, coalescing a burst (scrubbing) so only the newest target is sent after each answer. */
   async seek(frame: number): Promise<void> {
     const target = Math.max(0, Math.min(this.lastIndex, Math.round(frame)));
+    this.requested = target;
     if (this.seekInFlight) {
       this.seekQueued = target;
       return;
@@ -259,14 +270,14 @@ export class PlayerStore {
   }
 
   async markIn(): Promise<void> {
-    const i = this.index;
+    const i = this.cursor;
     const out = this.loop && this.loop.out >= i ? this.loop.out : this.lastIndex;
     this.loop = { in: i, out };
     await this.send({ type: 'setLoop', in: i, out });
   }
 
   async markOut(): Promise<void> {
-    const o = this.index;
+    const o = this.cursor;
     const inn = this.loop && this.loop.in <= o ? this.loop.in : 0;
     this.loop = { in: inn, out: o };
     await this.send({ type: 'setLoop', in: inn, out: o });
