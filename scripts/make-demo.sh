@@ -26,6 +26,8 @@ drawtext=fontfile=${font}:timecode='${esc_tc}':rate=${rate}:x=380:y=312:fontsize
     -timecode "$tc" -metadata comment="framenote:first_frame=${first}" \
     -movflags +faststart -map_metadata -1 -fflags +bitexact \
     "$out/$name"
+  # The first frame number is a VFX convention no container field carries: a sidecar says it.
+  printf '{"first_frame": %s}\n' "$first" > "$out/$name.framenote.json"
   echo "make-demo: $out/$name ($(stat -c %s "$out/$name") bytes)"
 }
 
