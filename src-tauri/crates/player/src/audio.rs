@@ -72,7 +72,11 @@ impl Audio {
     fn try_open(media: &str, mode: AudioOutput) -> Result<Option<Audio>, String> {
         let (uri, _) = to_uri(media).map_err(|e| e.to_string())?;
         let pipeline = gst::Pipeline::new();
-        let mk = |f: &str| gst::ElementFactory::make(f).build().map_err(|_| format!("no {f}"));
+        let mk = |f: &str| {
+            gst::ElementFactory::make(f)
+                .build()
+                .map_err(|_| format!("no {f}"))
+        };
         let src = gst::ElementFactory::make("uridecodebin")
             .property("uri", &uri)
             .build()
@@ -84,7 +88,8 @@ impl Audio {
         pipeline
             .add_many([&src, &convert, &resample, &volume, &sink])
             .map_err(|e| e.to_string())?;
-        gst::Element::link_many([&convert, &resample, &volume, &sink]).map_err(|e| e.to_string())?;
+        gst::Element::link_many([&convert, &resample, &volume, &sink])
+            .map_err(|e| e.to_string())?;
         // Video is the video pipeline's business: never decode it here.
         src.connect("autoplug-continue", false, |args| {
             let caps = args.get(2).and_then(|v| v.get::<gst::Caps>().ok());

@@ -25,13 +25,13 @@ use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use crossbeam_channel::{Receiver, RecvTimeoutError, Sender};
-use framenote_core::timecode::{FrameClock, FrameRate, TimeUnit};
 use framenote_core::MediaInfo;
+use framenote_core::timecode::{FrameClock, FrameRate, TimeUnit};
 
 use crate::audio::{Audio, AudioOutput};
-use crate::cache::{FrameCache, DEFAULT_CACHE_BYTES};
+use crate::cache::{DEFAULT_CACHE_BYTES, FrameCache};
 use crate::decoder::{Decoded, Decoder, Pull};
-use crate::probe::{open_with_facts, ClipFacts, FrameTarget};
+use crate::probe::{ClipFacts, FrameTarget, open_with_facts};
 use crate::{Frame, PlayerError};
 
 /// How a clip is opened.
@@ -207,7 +207,9 @@ const PAUSED_AHEAD: i64 = 8;
 /// Frames kept decoded ahead of the playhead when playing.
 const PLAY_AHEAD: i64 = 12;
 /// Largest back-step run (frames decoded and kept per backward seek).
-const MAX_BACK_CHUNK: i64 = 32;
+const MAX_BACK_CHUNK: i64 = 48;
+/// While playing, a decoder this far behind the clock seeks instead of decoding on.
+const SEEK_LAG_FRAMES: i64 = 120;
 /// A decode that yields no frame for this long is a stall.
 const STALL: Duration = Duration::from_secs(20);
 
@@ -239,6 +241,8 @@ struct Engine {
     /// The last seek's target, to recognise the first frame after it.
     seek_target: Option<i64>,
     eos: bool,
+    /// Playback ended: tell the caller once the final frame is on screen.
+    end_after_show: Option<StopReason>,
     /// The highest index ever decoded (where a truncated file's data is known to reach).
     max_decoded: i64,
     /// The index of the previous frame pulled since the last seek.
@@ -278,26 +282,22 @@ fn run_inner(
     shared: Arc<Shared>,
 ) {
     let _ = events.send(PlayerEvent::State(PlayerState::Opening));
-    let (dec, facts) = match open_with_facts(
-        &media,
-        opts.output_size,
-        opts.frame_rate,
-        opts.first_frame,
-    ) {
-        Ok(v) => v,
-        Err(e) => {
-            let _ = events.send(PlayerEvent::Error(e));
-            let _ = events.send(PlayerEvent::State(PlayerState::Failed));
-            // Stay until closed so the handle's commands are not errors; there is nothing to do.
-            while let Ok(cmd) = commands.recv() {
-                if cmd == PlayerCommand::Close {
-                    break;
+    let (dec, facts) =
+        match open_with_facts(&media, opts.output_size, opts.frame_rate, opts.first_frame) {
+            Ok(v) => v,
+            Err(e) => {
+                let _ = events.send(PlayerEvent::Error(e));
+                let _ = events.send(PlayerEvent::State(PlayerState::Failed));
+                // Stay until closed so the handle's commands are not errors; there is nothing to do.
+                while let Ok(cmd) = commands.recv() {
+                    if cmd == PlayerCommand::Close {
+                        break;
+                    }
                 }
+                let _ = events.send(PlayerEvent::State(PlayerState::Closed));
+                return;
             }
-            let _ = events.send(PlayerEvent::State(PlayerState::Closed));
-            return;
-        }
-    };
+        };
     let audio = Audio::open(&media, opts.audio);
     let mut engine = Engine {
         rate: dec.rate,
@@ -318,6 +318,7 @@ fn run_inner(
         eos: false,
         last_pulled: None,
         max_decoded: -1,
+        end_after_show: None,
         prefetch: true,
         stats: PlayerStats {
             cache_budget: opts.cache_bytes,
@@ -430,11 +431,18 @@ impl Engine {
     fn back_chunk(&self) -> i64 {
         let frame_bytes = self.dec.out_size.0 as usize * self.dec.out_size.1 as usize * 4;
         let cap = self.cache.capacity_frames(frame_bytes) as i64;
-        (cap / 4).clamp(2, MAX_BACK_CHUNK)
+        (cap / 3).clamp(2, MAX_BACK_CHUNK)
     }
 
     fn handle(&mut self, cmd: PlayerCommand) {
         self.prefetch = true;
+        if !matches!(
+            cmd,
+            PlayerCommand::SetVolume(_) | PlayerCommand::SetMute(_) | PlayerCommand::SetLoop(_)
+        ) {
+            // The caller moved on before the final frame was shown.
+            self.end_after_show = None;
+        }
         let current = || self.want.or(self.shown).unwrap_or(0);
         match cmd {
             PlayerCommand::Play => {
@@ -631,6 +639,9 @@ impl Engine {
         if self.frame_events {
             self.emit(PlayerEvent::Frame(frame));
         }
+        if let Some(reason) = self.end_after_show.take() {
+            self.emit(PlayerEvent::Ended(reason));
+        }
     }
 
     fn frame_from(&self, d: Decoded) -> Frame {
@@ -758,11 +769,19 @@ impl Engine {
             self.show(t);
             return Ok(());
         }
-        let backwards = self.shown.is_some_and(|s| t < s && s - t <= self.back_chunk());
-        if backwards {
-            self.aim_back(t)?;
-        } else {
-            self.aim_at(t)?;
+        // A job already decoding towards `t` (a back run started by the prefetch, or the
+        // previous request) will reach it sooner than a new seek.
+        let in_flight =
+            !self.eos && self.job_until.is_some_and(|u| u >= t) && self.dec.next_index <= t;
+        let backwards = self
+            .shown
+            .is_some_and(|s| t < s && s - t <= self.back_chunk());
+        if !in_flight {
+            if backwards {
+                self.aim_back(t)?;
+            } else {
+                self.aim_at(t)?;
+            }
         }
         let mut last_progress = Instant::now();
         loop {
@@ -833,7 +852,7 @@ impl Engine {
             && self.dec.next_index <= ahead_end
             && ahead_end - self.dec.next_index <= FORWARD_DECODE_LIMIT;
         let behind = self.cache.run_len(s - 1, -1, self.back_chunk());
-        let can_back = behind < self.back_chunk() / 2 && s - 1 - behind >= 0;
+        let can_back = behind < self.back_chunk() * 2 / 3 && s - 1 - behind >= 0;
         can_ahead || can_back
     }
 
@@ -858,7 +877,7 @@ impl Engine {
         }
         let behind = self.cache.run_len(s - 1, -1, self.back_chunk());
         let end = s - 1 - behind;
-        if behind < self.back_chunk() / 2 && end >= 0 {
+        if behind < self.back_chunk() * 2 / 3 && end >= 0 {
             self.aim_back(end)?;
             self.pull_one(Duration::from_millis(5))?;
         }
@@ -876,16 +895,18 @@ impl Engine {
         }
     }
 
+    /// Stops on frame `at`; `Ended` is sent once that frame is on screen.
     fn end(&mut self, reason: StopReason, at: i64) {
-        if self.cache.contains(at) {
-            if self.shown != Some(at) {
-                self.show(at);
-            }
+        self.stop_playing();
+        self.end_after_show = Some(reason);
+        if self.cache.contains(at) && self.shown != Some(at) {
+            self.show(at);
+        } else if self.shown == Some(at) {
+            self.end_after_show = None;
+            self.emit(PlayerEvent::Ended(reason));
         } else {
             self.want = Some(at);
         }
-        self.stop_playing();
-        self.emit(PlayerEvent::Ended(reason));
     }
 
     fn tick_playing(&mut self) -> Result<(), PlayerError> {
@@ -919,7 +940,7 @@ impl Engine {
         if forward && self.eos && target >= self.dec.next_index && self.cache.get(target).is_none()
         {
             // The stream ended before the container's count: the last decoded frame is the end.
-            let last = self.dec.next_index - 1;
+            let last = self.last_pulled.unwrap_or(self.max_decoded);
             self.count = Some(last + 1);
             self.end(StopReason::EndOfMedia, last.max(0));
             return Ok(());
@@ -928,7 +949,11 @@ impl Engine {
         if self.shown != Some(target) {
             if self.cache.contains(target) {
                 if let Some(s) = self.shown {
-                    let skipped = if forward { target - s - 1 } else { s - target - 1 };
+                    let skipped = if forward {
+                        target - s - 1
+                    } else {
+                        s - target - 1
+                    };
                     if rate.abs() == 1.0 && skipped > 0 {
                         self.stats.dropped_frames += skipped as u64;
                     }
@@ -936,12 +961,15 @@ impl Engine {
                 self.show(target);
             } else if forward {
                 let next = self.dec.next_index;
-                // Far behind (fast shuttle, a seek, a loop jump): jump the decoder ahead of the
-                // clock by the time a seek takes, roughly.
+                // Decoding on from where the decoder is always makes progress; a seek costs a
+                // decode from the keyframe. So seek only when the decoder cannot get there by
+                // decoding on (it is past the target, or at the end), or is hopelessly behind
+                // (fast shuttle on long-GOP media), and then aim ahead of the clock.
                 let lead = ((rate - 1.0).max(0.0) * 6.0) as i64;
-                if self.eos || next > target || target - next > FORWARD_DECODE_LIMIT {
-                    self.decoder_seek(self.clamp(target + lead))?;
-                    self.job_until = Some(self.clamp(target + lead));
+                if self.eos || next > target + 1 || target - next > SEEK_LAG_FRAMES {
+                    let to = self.clamp(target + lead);
+                    self.decoder_seek(to)?;
+                    self.job_until = Some(to);
                 }
             } else if self.job_until.is_none() {
                 self.aim_back(target)?;
@@ -953,7 +981,8 @@ impl Engine {
         while Instant::now() < deadline {
             let s = self.shown.unwrap_or(target);
             if forward {
-                let want_more = !self.eos && self.cache.run_len(target.max(s), 1, PLAY_AHEAD) < PLAY_AHEAD;
+                let want_more =
+                    !self.eos && self.cache.run_len(target.max(s), 1, PLAY_AHEAD) < PLAY_AHEAD;
                 if !want_more && self.job_until.is_none() {
                     break;
                 }
@@ -974,6 +1003,17 @@ impl Engine {
                 }
                 Some(_) => {}
                 None => break,
+            }
+        }
+        // Too slow for the clock (a shuttle faster than the decoder): show the newest frame
+        // decoded so far rather than none; the picture moves at the decoder's speed.
+        if forward && self.shown.is_some_and(|s| s < target) && !self.cache.contains(target) {
+            let s = self.shown.unwrap_or(target);
+            if let Some(k) = (s + 1..target).rev().find(|&k| self.cache.contains(k)) {
+                if rate.abs() == 1.0 {
+                    self.stats.dropped_frames += (k - s - 1).max(0) as u64;
+                }
+                self.show(k);
             }
         }
         Ok(())
@@ -1004,7 +1044,10 @@ mod tests {
             r = shuttle_rate(r, L);
             seen.push(r);
         }
-        assert_eq!(seen, [Some(1.0), Some(2.0), Some(4.0), Some(8.0), Some(8.0)]);
+        assert_eq!(
+            seen,
+            [Some(1.0), Some(2.0), Some(4.0), Some(8.0), Some(8.0)]
+        );
         assert_eq!(shuttle_rate(Some(4.0), J), Some(-1.0));
         assert_eq!(shuttle_rate(Some(-1.0), J), Some(-2.0));
         assert_eq!(shuttle_rate(Some(-8.0), J), Some(-8.0));

@@ -21,8 +21,8 @@ pub use cache::DEFAULT_CACHE_BYTES;
 /// The channel types of [`Player::events`], re-exported so shells need no extra dependency.
 pub use crossbeam_channel;
 pub use engine::{
-    shuttle_rate, ClipInfo, OpenOptions, PlayerCommand, PlayerEvent, PlayerState, PlayerStats,
-    ShuttleKey, StopReason, MAX_SHUTTLE,
+    ClipInfo, MAX_SHUTTLE, OpenOptions, PlayerCommand, PlayerEvent, PlayerState, PlayerStats,
+    ShuttleKey, StopReason, shuttle_rate,
 };
 pub use player::Player;
 

@@ -17,7 +17,7 @@ use std::thread::JoinHandle;
 
 use crossbeam_channel::{Receiver, Sender};
 
-use crate::engine::{run, OpenOptions, PlayerCommand, PlayerEvent, PlayerStats, Shared};
+use crate::engine::{OpenOptions, PlayerCommand, PlayerEvent, PlayerStats, Shared, run};
 use crate::{Frame, PlayerError};
 
 /// One open clip.

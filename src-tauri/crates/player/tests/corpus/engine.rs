@@ -94,9 +94,21 @@ impl Clip {
     /// (`expect_code` maps an index to the code its picture carries).
     pub fn check(&self, f: &Frame, index: i64, expect_code: impl Fn(i64) -> u32, ctx: &str) {
         assert_eq!(f.index, index, "{ctx}: shown index");
-        assert_eq!(code::read(f), Ok(expect_code(index)), "{ctx}: pixels of frame {index}");
-        assert_eq!(f.number, self.info.clock.display_number(index), "{ctx}: number");
-        assert_eq!(f.timecode, self.info.clock.timecode(index), "{ctx}: timecode");
+        assert_eq!(
+            code::read(f),
+            Ok(expect_code(index)),
+            "{ctx}: pixels of frame {index}"
+        );
+        assert_eq!(
+            f.number,
+            self.info.clock.display_number(index),
+            "{ctx}: number"
+        );
+        assert_eq!(
+            f.timecode,
+            self.info.clock.timecode(index),
+            "{ctx}: timecode"
+        );
     }
 }
 
@@ -214,14 +226,22 @@ fn reverse_and_shuttle_play_exact_frames() {
     let f = c.command_frame(PlayerCommand::Seek(60));
     c.check(&f, 60, identity, "seek");
     c.drain();
-    c.player.send(PlayerCommand::Shuttle(ShuttleKey::J)).unwrap();
-    c.player.send(PlayerCommand::Shuttle(ShuttleKey::J)).unwrap(); // ×2 backwards
+    c.player
+        .send(PlayerCommand::Shuttle(ShuttleKey::J))
+        .unwrap();
+    c.player
+        .send(PlayerCommand::Shuttle(ShuttleKey::J))
+        .unwrap(); // ×2 backwards
     let mut last = 61;
     let deadline = Instant::now() + DEADLINE;
     loop {
         match c.player.events().recv_deadline(deadline).unwrap() {
             PlayerEvent::Frame(f) => {
-                assert!(f.index < last, "reverse goes back: {} after {last}", f.index);
+                assert!(
+                    f.index < last,
+                    "reverse goes back: {} after {last}",
+                    f.index
+                );
                 c.check(&f, f.index, identity, "reverse ×2");
                 last = f.index;
             }
@@ -237,7 +257,9 @@ fn reverse_and_shuttle_play_exact_frames() {
     // L ×4 forwards to the end.
     c.drain();
     for _ in 0..3 {
-        c.player.send(PlayerCommand::Shuttle(ShuttleKey::L)).unwrap();
+        c.player
+            .send(PlayerCommand::Shuttle(ShuttleKey::L))
+            .unwrap();
     }
     let mut last = -1;
     loop {
@@ -261,7 +283,9 @@ fn reverse_and_shuttle_play_exact_frames() {
 #[test]
 fn loop_between_in_and_out() {
     let c = open("prores_25.mov", options());
-    c.player.send(PlayerCommand::SetLoop(Some((10, 20)))).unwrap();
+    c.player
+        .send(PlayerCommand::SetLoop(Some((10, 20))))
+        .unwrap();
     let f = c.command_frame(PlayerCommand::Seek(15));
     c.check(&f, 15, identity, "seek");
     c.player.send(PlayerCommand::Play).unwrap();
@@ -283,17 +307,17 @@ fn loop_between_in_and_out() {
 fn drop_frame_timecodes_cross_the_hour() {
     let c = open("df2997_hour.mov", options());
     assert_eq!(c.info.media.frame_rate, FrameRate::FPS_29_97);
-    let f = c.command_frame(PlayerCommand::SeekTo(framenote_player::FrameTarget::Timecode(
-        "00:59:59;29".into(),
-    )));
+    let f = c.command_frame(PlayerCommand::SeekTo(
+        framenote_player::FrameTarget::Timecode("00:59:59;29".into()),
+    ));
     c.check(&f, 59, identity, "seek by timecode");
     assert_eq!(f.timecode.to_string(), "00:59:59;29");
     let f = c.command_frame(PlayerCommand::Step(1));
     c.check(&f, 60, identity, "step over the hour");
     assert_eq!(f.timecode.to_string(), "01:00:00;00");
-    let f = c.command_frame(PlayerCommand::SeekTo(framenote_player::FrameTarget::Timecode(
-        "01:00:02;00".into(),
-    )));
+    let f = c.command_frame(PlayerCommand::SeekTo(
+        framenote_player::FrameTarget::Timecode("01:00:02;00".into()),
+    ));
     c.check(&f, 120, identity, "two seconds later");
 }
 
@@ -301,7 +325,13 @@ fn drop_frame_timecodes_cross_the_hour() {
 fn variable_frame_rate_shows_the_frame_on_screen_at_each_position() {
     let c = open("vfr_24.mp4", options());
     // Samples 0..47 last one grid frame, later ones two (see scripts/corpus.sh).
-    let sample_at = |i: i64| if i < 48 { i as u32 } else { (48 + (i - 48) / 2) as u32 };
+    let sample_at = |i: i64| {
+        if i < 48 {
+            i as u32
+        } else {
+            (48 + (i - 48) / 2) as u32
+        }
+    };
     let count = c.info.media.frame_count.unwrap() as i64;
     let mut rng = Rng::new(0x5eed_0006);
     for k in 0..60 {
@@ -348,10 +378,22 @@ fn open_error(name: &str) -> PlayerError {
 fn bad_inputs_fail_alone_with_typed_errors() {
     // A good clip keeps working while bad ones fail next to it.
     let good = open("prores_25.mov", options());
-    assert!(matches!(open_error("bad/not_media.mp4"), PlayerError::NotMedia(_)));
-    assert!(matches!(open_error("bad/missing.mov"), PlayerError::NotFound(_)));
-    assert!(matches!(open_error("bad/audio_only.m4a"), PlayerError::NoVideo(_)));
-    assert!(matches!(open_error("bad/unsupported_codec.mov"), PlayerError::UnsupportedCodec(_)));
+    assert!(matches!(
+        open_error("bad/not_media.mp4"),
+        PlayerError::NotMedia(_)
+    ));
+    assert!(matches!(
+        open_error("bad/missing.mov"),
+        PlayerError::NotFound(_)
+    ));
+    assert!(matches!(
+        open_error("bad/audio_only.m4a"),
+        PlayerError::NoVideo(_)
+    ));
+    assert!(matches!(
+        open_error("bad/unsupported_codec.mov"),
+        PlayerError::UnsupportedCodec(_)
+    ));
     let f = good.command_frame(PlayerCommand::Seek(42));
     good.check(&f, 42, identity, "good clip beside bad ones");
 
@@ -362,7 +404,12 @@ fn bad_inputs_fail_alone_with_typed_errors() {
     t.player.send(PlayerCommand::Seek(900)).unwrap();
     let deadline = Instant::now() + DEADLINE;
     loop {
-        match t.player.events().recv_deadline(deadline).expect("an outcome") {
+        match t
+            .player
+            .events()
+            .recv_deadline(deadline)
+            .expect("an outcome")
+        {
             PlayerEvent::Error(PlayerError::Corrupt(_)) => break,
             PlayerEvent::Error(e) => panic!("unexpected {e}"),
             PlayerEvent::Frame(f) => panic!("no frame 900 exists, got {f:?}"),
@@ -375,7 +422,12 @@ fn bad_inputs_fail_alone_with_typed_errors() {
     t.player.send(PlayerCommand::SetRate(8.0)).unwrap();
     let mut last = 100;
     loop {
-        match t.player.events().recv_deadline(deadline).expect("an outcome") {
+        match t
+            .player
+            .events()
+            .recv_deadline(deadline)
+            .expect("an outcome")
+        {
             PlayerEvent::Frame(f) => {
                 if f.index < 250 {
                     // Frames at the cut may reference data that is missing.
@@ -385,8 +437,7 @@ fn bad_inputs_fail_alone_with_typed_errors() {
                 last = f.index;
             }
             ev @ (PlayerEvent::Ended(_) | PlayerEvent::Error(PlayerError::Corrupt(_))) => {
-                eprintln!("{ev:?}");
-                eprintln!("truncated play stopped after {last}");
+                let _ = ev;
                 break;
             }
             PlayerEvent::Error(e) => panic!("unexpected {e}"),
@@ -405,7 +456,9 @@ fn a_file_deleted_while_open_keeps_its_player_alive() {
     let p = Player::open(copy.to_string_lossy(), options());
     let c = Clip {
         info: loop {
-            if let PlayerEvent::Opened(i) = p.events().recv_deadline(Instant::now() + DEADLINE).unwrap() {
+            if let PlayerEvent::Opened(i) =
+                p.events().recv_deadline(Instant::now() + DEADLINE).unwrap()
+            {
                 break i;
             }
         },
@@ -425,7 +478,10 @@ fn a_file_deleted_while_open_keeps_its_player_alive() {
                 break;
             }
             PlayerEvent::Error(e) => {
-                assert!(matches!(e, PlayerError::NotFound(_) | PlayerError::Unreadable { .. }));
+                assert!(matches!(
+                    e,
+                    PlayerError::NotFound(_) | PlayerError::Unreadable { .. }
+                ));
                 break;
             }
             _ => {}
