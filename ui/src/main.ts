@@ -4,18 +4,21 @@
 import { mount } from 'svelte';
 import './app.css';
 import App from './App.svelte';
-import type { Backend } from './lib/backend';
+import { Session } from './stores/session.svelte';
 
-async function pickBackend(): Promise<Backend> {
-  if (typeof window !== 'undefined' && '__TAURI_INTERNALS__' in window) {
+async function main(target: HTMLElement): Promise<void> {
+  if ('__TAURI_INTERNALS__' in window) {
     const { tauriBackend } = await import('./lib/backend-tauri');
-    return tauriBackend;
+    mount(App, { target, props: { backend: tauriBackend } });
+    return;
   }
-  const { MockBackend } = await import('./lib/backend-mock');
-  return new MockBackend();
+  const [{ MockBackend }, { applyPreviewParams }] = await Promise.all([import('./lib/backend-mock'), import('./preview')]);
+  const backend = new MockBackend();
+  const session = new Session(backend);
+  mount(App, { target, props: { backend, session } });
+  // Let the app open its first clip, then apply any preview state from the URL.
+  setTimeout(() => void applyPreviewParams(session, window.location.search), 200);
 }
 
 const target = document.getElementById('app');
-if (target) {
-  void pickBackend().then((backend) => mount(App, { target, props: { backend } }));
-}
+if (target) void main(target);

@@ -176,3 +176,68 @@ describe('the review window', () => {
     expect(session.player.playing).toBe(false);
   });
 });
+
+describe('threads, mentions and drafts', () => {
+  it('replies in a thread, and a half-written reply survives a restart', async () => {
+    const storage = new MemoryStorage();
+    const backend = new MockBackend({ renderPixels: false, outboxDelayMs: 40 });
+    const target = document.createElement('div');
+    document.body.appendChild(target);
+    let session = new Session(backend, storage);
+    let m = mount(App, { target, props: { backend, session } });
+    await until(() => expect(target.querySelector('[data-note-id="n3"]')).not.toBeNull());
+    const card = (): Element | null => target.querySelector('[data-testid="note"][data-note-id="n3"]');
+    (card()?.querySelector('[data-testid="note-reply-button"]') as HTMLButtonElement).click();
+    flushSync();
+    const box = card()?.querySelector('[data-testid="note-reply-input"]') as HTMLTextAreaElement;
+    box.value = 'On it, half way';
+    box.dispatchEvent(new Event('input', { bubbles: true }));
+    flushSync();
+    unmount(m);
+    session.stop();
+
+    session = new Session(backend, storage);
+    m = mount(App, { target, props: { backend, session } });
+    await until(() => expect((card()?.querySelector('[data-testid="note-reply-input"]') as HTMLTextAreaElement | null)?.value).toBe('On it, half way'));
+    const again = card()?.querySelector('[data-testid="note-reply-input"]') as HTMLTextAreaElement;
+    press('Enter', {}, again);
+    await until(() => expect([...(card()?.querySelectorAll('[data-testid="note-reply"]') ?? [])].map((r) => r.querySelector('.text')?.textContent)).toContain('On it, half way'));
+    unmount(m);
+    session.stop();
+  });
+
+  it('offers @mentions where the platform understands them', async () => {
+    const { target, session } = await app();
+    await session.library.select('kitsu-1', 'p1');
+    await settle();
+    (target.querySelector('[data-testid="asset"][data-asset-id="k-sh100"]') as HTMLElement).click();
+    await until(() => expect(text(target, 'clip-name')).toBe('HL_101_sh100'));
+    await until(() => expect(session.notes.people.length).toBeGreaterThan(0));
+    const area = q(target, 'composer-text') as HTMLTextAreaElement;
+    area.focus();
+    area.value = 'Please look @Bo';
+    area.setSelectionRange(area.value.length, area.value.length);
+    area.dispatchEvent(new Event('input', { bubbles: true }));
+    flushSync();
+    expect(text(target, 'mention-list')).toBe('@Bo Compositor');
+    press('Enter', {}, area);
+    await settle();
+    expect(session.notes.text).toBe('Please look @Bo Compositor ');
+    expect(q(target, 'composer-status')).not.toBeNull();
+  });
+
+  it('asks before discarding a note that was never posted', async () => {
+    const { target, session } = await app();
+    const failed = (): Element | null => target.querySelector('[data-testid="note"][data-note-id="n5"]');
+    (failed()?.querySelector('[data-testid="note-discard"]') as HTMLButtonElement).click();
+    flushSync();
+    (failed()?.querySelector('[data-testid="note-discard-cancel"]') as HTMLButtonElement).click();
+    flushSync();
+    expect(failed()).not.toBeNull();
+    (failed()?.querySelector('[data-testid="note-discard"]') as HTMLButtonElement).click();
+    flushSync();
+    (failed()?.querySelector('[data-testid="note-discard-confirm"]') as HTMLButtonElement).click();
+    await until(() => expect(failed()).toBeNull());
+    expect(session.notes.find('n5')).toBeUndefined();
+  });
+});

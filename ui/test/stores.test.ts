@@ -39,20 +39,20 @@ describe('draft persistence', () => {
   it('saves, reloads, validates and clears drafts per version', () => {
     const mem = new MemoryStorage();
     const d = new DraftStore(mem);
-    d.save('v1', { text: 'soften edge', drawing: null, reviewStatus: null, anchor: { start: 3, end: 3 }, general: false, updatedAt: 5 });
+    d.save('v1', { text: 'soften edge', drawing: null, reviewStatus: null, anchor: { start: 3, end: 3 }, general: false, replies: {}, updatedAt: 5 });
     expect(new DraftStore(mem).load('v1')).toMatchObject({ text: 'soften edge', anchor: { start: 3, end: 3 } });
     expect(d.load('v2')).toBeNull();
     mem.setItem(draftKey('v3'), '{not json');
     expect(d.load('v3')).toBeNull();
     mem.setItem(draftKey('v4'), JSON.stringify({ text: 'x', drawing: { shapes: [{ nope: 1 }] }, anchor: { start: 5, end: 2 } }));
     expect(d.load('v4')).toMatchObject({ text: 'x', drawing: null, anchor: null });
-    d.save('v1', { text: '  ', drawing: null, reviewStatus: null, anchor: null, general: false, updatedAt: 6 });
+    d.save('v1', { text: '  ', drawing: null, reviewStatus: null, anchor: null, general: false, replies: {}, updatedAt: 6 });
     expect(mem.getItem(draftKey('v1'))).toBeNull();
   });
 
   it('reports a full storage instead of pretending', () => {
     const full = { getItem: () => null, setItem: () => { throw new Error('QuotaExceededError'); }, removeItem: () => undefined };
-    expect(new DraftStore(full).save('v', { text: 'a', drawing: null, reviewStatus: null, anchor: null, general: false, updatedAt: 0 })).toBe(false);
+    expect(new DraftStore(full).save('v', { text: 'a', drawing: null, reviewStatus: null, anchor: null, general: false, replies: {}, updatedAt: 0 })).toBe(false);
   });
 });
 

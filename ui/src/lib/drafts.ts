@@ -14,6 +14,8 @@ export interface Draft {
   anchor: FrameSpan | null;
   /** A note on the whole version, not on a frame. */
   general: boolean;
+  /** Replies being written, by the id of the note answered. */
+  replies: Record<string, string>;
   /** Epoch milliseconds of the last edit. */
   updatedAt: number;
 }
@@ -44,6 +46,13 @@ function isShape(v: unknown): v is Shape {
     typeof stroke['color'] === 'string' &&
     typeof stroke['width'] === 'number'
   );
+}
+
+function parseReplies(v: unknown): Record<string, string> {
+  const out: Record<string, string> = {};
+  if (typeof v !== 'object' || v === null) return out;
+  for (const [k, t] of Object.entries(v as Record<string, unknown>)) if (typeof t === 'string' && t.length > 0) out[k] = t;
+  return out;
 }
 
 function parseSpan(v: unknown): FrameSpan | null {
@@ -79,6 +88,7 @@ export class DraftStore {
         reviewStatus: typeof v['reviewStatus'] === 'string' ? v['reviewStatus'] : null,
         anchor: parseSpan(v['anchor']),
         general: v['general'] === true,
+        replies: parseReplies(v['replies']),
         updatedAt: typeof v['updatedAt'] === 'number' ? v['updatedAt'] : 0,
       };
     } catch {
@@ -90,7 +100,11 @@ export class DraftStore {
   /** Saves, or removes when the draft is empty. Returns false when storage refused (quota). */
   save(versionKey: string, draft: Draft): boolean {
     if (!this.storage) return false;
-    const empty = draft.text.trim().length === 0 && (!draft.drawing || draft.drawing.shapes.length === 0) && draft.reviewStatus === null;
+    const empty =
+      draft.text.trim().length === 0 &&
+      (!draft.drawing || draft.drawing.shapes.length === 0) &&
+      draft.reviewStatus === null &&
+      Object.values(draft.replies).every((r) => r.trim().length === 0);
     try {
       if (empty) this.storage.removeItem(draftKey(versionKey));
       else this.storage.setItem(draftKey(versionKey), JSON.stringify(draft));
@@ -98,6 +112,13 @@ export class DraftStore {
     } catch {
       return false;
     }
+  }
+
+  /** Forgets the posted note's text, drawing and stamp, keeping replies still being written. */
+  clearNote(versionKey: string): void {
+    const d = this.load(versionKey);
+    if (!d) return;
+    this.save(versionKey, { ...d, text: '', drawing: null, reviewStatus: null, anchor: null, general: false, updatedAt: Date.now() });
   }
 
   clear(versionKey: string): void {

@@ -212,7 +212,7 @@ export class NotesStore {
     this.general = d?.general ?? false;
     this.history = new DrawingHistory(d?.drawing?.shapes ?? []);
     this.syncShapes();
-    this.replyTexts = {};
+    this.replyTexts = { ...(d?.replies ?? {}) };
   }
 
   /** Persists the draft of the current version; called on every edit. */
@@ -224,6 +224,7 @@ export class NotesStore {
       reviewStatus: this.reviewStatus,
       anchor: this.anchor,
       general: this.general,
+      replies: $state.snapshot(this.replyTexts),
       updatedAt: Date.now(),
     });
     if (!ok && this.text.length > 0) {
@@ -249,6 +250,11 @@ export class NotesStore {
   setText(text: string, index: number, loop: { in: number; out: number } | null): void {
     this.text = text;
     if (text.length > 0) this.ensureAnchor(index, loop);
+    this.saveDraft();
+  }
+
+  setReplyText(parentId: string, text: string): void {
+    this.replyTexts[parentId] = text;
     this.saveDraft();
   }
 
@@ -292,7 +298,7 @@ export class NotesStore {
         this.syncShapes();
         this.drawMode = false;
       }
-      this.drafts.clear(versionKey);
+      this.drafts.clearNote(versionKey);
       return note;
     } catch (e) {
       // The draft is untouched: nothing typed is lost, the reviewer can post again.
@@ -319,6 +325,7 @@ export class NotesStore {
       });
       thread?.replies.push(note);
       delete this.replyTexts[parentId];
+      this.saveDraft();
     } catch (e) {
       this.notify.error(toBackendError(e).message);
     }
