@@ -17,7 +17,7 @@ async function main(target: HTMLElement): Promise<void> {
   const session = new Session(backend);
   mount(App, { target, props: { backend, session } });
   // Let the app open its first clip, then apply any preview state from the URL.
-  setTimeout(() => void applyPreviewParams(session, window.location.search), 200);
+  setTimeout(() => void applyPreviewParams(session, backend, window.location.search), 200);
 }
 
 const target = document.getElementById('app');

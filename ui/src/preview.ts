@@ -6,17 +6,20 @@
 //!   ?inout=10-30      set an I/O range              ?text=...         type into the note box
 //!   ?onion  ?actual  ?tc / ?sec                     ?play             start playing
 //!   ?sync=kitsu-1     start a sync                  ?pin=2            take the n-th clip offline
-//!   ?fullscreen       picture only
+//!   ?fullscreen       picture only              ?offline=kitsu-1  take an account offline
 
+import type { MockBackend } from './lib/backend-mock';
 import type { Session } from './stores/session.svelte';
 import type { Tool } from './lib/drawing';
 
 const wait = (ms: number): Promise<void> => new Promise((r) => setTimeout(r, ms));
 
-export async function applyPreviewParams(s: Session, search: string): Promise<void> {
+export async function applyPreviewParams(s: Session, mock: MockBackend, search: string): Promise<void> {
   const p = new URLSearchParams(search);
   if ([...p.keys()].length === 0) return;
   await wait(50);
+  const offline = p.get('offline');
+  if (offline) mock.setConnection(offline, 'offline');
   const node = p.get('node');
   if (node) {
     const [acc, id] = node.split(':');

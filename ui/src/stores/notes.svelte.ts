@@ -263,17 +263,19 @@ export class NotesStore {
     this.saveDraft();
   }
 
-  /** The frames the note will be posted with. */
-  stamp(index: number, loop: { in: number; out: number } | null): FrameSpan | null {
+  /** The frames the note will be posted with; `index` is null when no picture is open. */
+  stamp(index: number | null, loop: { in: number; out: number } | null): FrameSpan | null {
     if (this.general) return null;
-    return this.anchor ?? noteStamp(loop && this.caps.rangeNotes ? 'range' : 'frame', index, loop, this.caps);
+    if (this.anchor) return this.anchor;
+    if (index === null) return null;
+    return noteStamp(loop && this.caps.rangeNotes ? 'range' : 'frame', index, loop, this.caps);
   }
 
   get canPost(): boolean {
     return this.caps.notes && !this.posting && (this.text.trim().length > 0 || this.shapes.length > 0);
   }
 
-  async post(index: number, loop: { in: number; out: number } | null): Promise<NoteView | null> {
+  async post(index: number | null, loop: { in: number; out: number } | null): Promise<NoteView | null> {
     const versionKey = this.versionKey;
     if (!versionKey || !this.canPost) return null;
     this.posting = true;
