@@ -37,15 +37,16 @@ pub(crate) struct Audio {
 
 fn sink(mode: AudioOutput) -> Option<(gst::Element, bool)> {
     let forced_fake = std::env::var("FRAMENOTE_AUDIO_SINK").is_ok_and(|v| v == "fake");
-    if mode == AudioOutput::Auto && !forced_fake {
-        if let Ok(s) = gst::ElementFactory::make("autoaudiosink").build() {
-            // autoaudiosink opens its device on NULL→READY; a failure means no usable device.
-            if s.set_state(gst::State::Ready).is_ok() {
-                let _ = s.set_state(gst::State::Null);
-                return Some((s, true));
-            }
+    if mode == AudioOutput::Auto
+        && !forced_fake
+        && let Ok(s) = gst::ElementFactory::make("autoaudiosink").build()
+    {
+        // autoaudiosink opens its device on NULL→READY; a failure means no usable device.
+        if s.set_state(gst::State::Ready).is_ok() {
             let _ = s.set_state(gst::State::Null);
+            return Some((s, true));
         }
+        let _ = s.set_state(gst::State::Null);
     }
     let s = gst::ElementFactory::make("fakesink")
         .property("sync", true)
@@ -113,18 +114,16 @@ impl Audio {
                 if let Some(sinkpad) = convert_weak.upgrade().and_then(|c| c.static_pad("sink")) {
                     l.0 = pad.link(&sinkpad).is_ok();
                 }
-            } else if let Some(p) = pipeline_weak.upgrade() {
-                if let Ok(fake) = gst::ElementFactory::make("fakesink")
+            } else if let Some(p) = pipeline_weak.upgrade()
+                && let Ok(fake) = gst::ElementFactory::make("fakesink")
                     .property("sync", false)
                     .property("async", false)
                     .build()
-                {
-                    if p.add(&fake).is_ok() {
-                        let _ = fake.sync_state_with_parent();
-                        if let Some(sp) = fake.static_pad("sink") {
-                            let _ = pad.link(&sp);
-                        }
-                    }
+                && p.add(&fake).is_ok()
+            {
+                let _ = fake.sync_state_with_parent();
+                if let Some(sp) = fake.static_pad("sink") {
+                    let _ = pad.link(&sp);
                 }
             }
         });

@@ -604,10 +604,10 @@ impl Engine {
                 .map(|s| self.rate.frame_to_time(s, TimeUnit::Nanos))
                 .unwrap_or(0);
         };
-        if p.rate == 1.0 {
-            if let Some(pos) = self.audio.as_ref().and_then(|a| a.position_ns()) {
-                return pos - self.dec.origin_ns;
-            }
+        if p.rate == 1.0
+            && let Some(pos) = self.audio.as_ref().and_then(|a| a.position_ns())
+        {
+            return pos - self.dec.origin_ns;
         }
         p.base_pos + (p.base_at.elapsed().as_nanos() as f64 * p.rate) as i64
     }
@@ -699,30 +699,30 @@ impl Engine {
                 let frame = self.frame_from(d);
                 // The first frame after a seek contains the target: for VFR media (a held frame
                 // spanning several grid positions) it also stands for the target.
-                if let Some(t) = self.seek_target.take() {
-                    if index < t && t - index <= 8 {
-                        self.cache.insert(t, frame.clone(), playhead);
-                    }
+                if let Some(t) = self.seek_target.take()
+                    && index < t
+                    && t - index <= 8
+                {
+                    self.cache.insert(t, frame.clone(), playhead);
                 }
                 // Sequential gaps of a few positions are held VFR frames too: the previous
                 // frame stays on screen over them.
-                if let Some(p) = self.last_pulled {
-                    if (2..=8).contains(&(index - p)) {
-                        if let Some(held) = self.cache.get(p).cloned() {
-                            for k in p + 1..index {
-                                self.cache.insert(k, held.clone(), playhead);
-                            }
-                        }
+                if let Some(p) = self.last_pulled
+                    && (2..=8).contains(&(index - p))
+                    && let Some(held) = self.cache.get(p).cloned()
+                {
+                    for k in p + 1..index {
+                        self.cache.insert(k, held.clone(), playhead);
                     }
                 }
                 self.last_pulled = Some(index);
                 self.max_decoded = self.max_decoded.max(index);
                 self.cache.insert(index, frame, playhead);
-                if let Some(last) = self.last_index() {
-                    if index > last {
-                        // The container under-reported; trust the stream.
-                        self.count = Some(index + 1);
-                    }
+                if let Some(last) = self.last_index()
+                    && index > last
+                {
+                    // The container under-reported; trust the stream.
+                    self.count = Some(index + 1);
                 }
                 if self.job_until.is_some_and(|u| index >= u) {
                     self.job_until = None;

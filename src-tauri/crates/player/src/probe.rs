@@ -78,33 +78,35 @@ pub struct ClipFacts {
     pub clock: FrameClock,
 }
 
+/// What the sidecar and the container say without decoding.
+pub(crate) struct StaticFacts {
+    pub rate: Option<FrameRate>,
+    pub start_timecode: Option<String>,
+    pub first_frame: Option<i64>,
+    pub mov: Option<mov::MovFacts>,
+    pub bytes: Option<u64>,
+}
+
 /// The container and sidecar facts that do not need decoding.
-pub(crate) fn static_facts(
-    media: &str,
-) -> Result<
-    (
-        Option<FrameRate>,
-        Option<String>,
-        Option<i64>,
-        Option<mov::MovFacts>,
-        Option<u64>,
-    ),
-    PlayerError,
-> {
+pub(crate) fn static_facts(media: &str) -> Result<StaticFacts, PlayerError> {
     let (_, local) = to_uri(media)?;
     let Some(path) = local else {
-        return Ok((None, None, None, None, None));
+        return Ok(StaticFacts {
+            rate: None,
+            start_timecode: None,
+            first_frame: None,
+            mov: None,
+            bytes: None,
+        });
     };
     let side = read_sidecar(&path)?;
-    let rate = side.frame_rate.as_deref().map(parse_rate).transpose()?;
-    let bytes = std::fs::metadata(&path).ok().map(|m| m.len());
-    Ok((
-        rate,
-        side.start_timecode,
-        side.first_frame,
-        mov::read(&path),
-        bytes,
-    ))
+    Ok(StaticFacts {
+        rate: side.frame_rate.as_deref().map(parse_rate).transpose()?,
+        start_timecode: side.start_timecode,
+        first_frame: side.first_frame,
+        mov: mov::read(&path),
+        bytes: std::fs::metadata(&path).ok().map(|m| m.len()),
+    })
 }
 
 /// Facts from an open decoder plus the static ones.
@@ -158,14 +160,14 @@ pub(crate) fn open_with_facts(
     rate_override: Option<FrameRate>,
     first_frame_override: Option<i64>,
 ) -> Result<(Decoder, ClipFacts), PlayerError> {
-    let (side_rate, side_tc, side_first, mov, bytes) = static_facts(media)?;
-    let dec = Decoder::open(media, bound, rate_override.or(side_rate))?;
+    let s = static_facts(media)?;
+    let dec = Decoder::open(media, bound, rate_override.or(s.rate))?;
     let facts = facts_for(
         &dec,
-        side_tc,
-        first_frame_override.or(side_first),
-        mov,
-        bytes,
+        s.start_timecode,
+        first_frame_override.or(s.first_frame),
+        s.mov,
+        s.bytes,
     )?;
     Ok((dec, facts))
 }
