@@ -87,6 +87,7 @@ export function runAction(s: Session, action: Action, view: ViewHooks): void {
       return;
     case 'fit':
       player.zoom = 'fit';
+      player.pan = { x: 0, y: 0 };
       return;
     case 'actualSize':
       player.zoom = 'actual';

@@ -39,6 +39,8 @@ export class PlayerStore {
   muted = $state(false);
   speed = $state(1);
   zoom = $state<ZoomMode>('fit');
+  /** Offset of the picture in CSS pixels at 1:1, set by dragging; reset by Fit. */
+  pan = $state({ x: 0, y: 0 });
   fullscreen = $state(false);
   timeDisplay = $state<TimeDisplay>('frames');
   loading = $state(false);

@@ -78,14 +78,15 @@ function drawingsPng(s: Session): string | null {
   return comma >= 0 ? url.slice(comma + 1) : null;
 }
 
-const KEY = Symbol('framenote.session');
+/** Context key of the session; exported so a component can be mounted alone (tests). */
+export const SESSION_KEY = Symbol('framenote.session');
 
 export function provideSession(s: Session): void {
-  setContext(KEY, s);
+  setContext(SESSION_KEY, s);
 }
 
 export function useSession(): Session {
-  const s = getContext<Session | undefined>(KEY);
+  const s = getContext<Session | undefined>(SESSION_KEY);
   if (!s) throw new Error('useSession() outside <App>: the session is provided by App.svelte');
   return s;
 }
