@@ -94,6 +94,10 @@ pub struct IconikChanges {
 struct Auth {
     app_id: String,
     token: String,
+    /// The last token iconik issued. iconik refreshes a token by presenting it (PUT
+    /// /auth/token/); it is kept apart from `token` so that a token garbled or replaced in the
+    /// session can still be renewed while the issued one is valid.
+    refresh: Option<String>,
     expires: Option<Instant>,
     user_id: Option<String>,
     user_name: Option<String>,
@@ -254,7 +258,11 @@ impl IconikConnector {
             return Ok(auth); // refreshed while we waited
         }
         let url = self.url("auth", "v1/auth/token/");
-        let headers = auth_headers(&auth)?;
+        let presented = Auth {
+            token: auth.refresh.clone().unwrap_or_else(|| auth.token.clone()),
+            ..auth.clone()
+        };
+        let headers = auth_headers(&presented)?;
         let sent = transport::send(
             &self.gate,
             &self.http,
@@ -282,6 +290,7 @@ impl IconikConnector {
         let t: TokenResponse = decode_json(resp).await?;
         let fresh = Auth {
             app_id: t.app_id.unwrap_or(auth.app_id),
+            refresh: Some(t.token.clone()),
             token: t.token,
             expires: expiry_instant(t.expires.as_deref()),
             user_id: t.user_id.or(auth.user_id),
@@ -745,6 +754,7 @@ impl Connector for IconikConnector {
                     .ok_or_else(|| bad_response("sign-in answer", "no app_id"))?;
                 Auth {
                     app_id,
+                    refresh: Some(token.clone()),
                     token,
                     expires: expiry_instant(login.expires.as_deref()),
                     user_id: login.user_id,
@@ -762,6 +772,7 @@ impl Connector for IconikConnector {
                         )
                     })?,
                 token: secret.clone(),
+                refresh: Some(secret.clone()),
                 expires: None,
                 user_id: None,
                 user_name: None,
@@ -817,6 +828,7 @@ impl Connector for IconikConnector {
         let auth = match (session.access_token, known_app) {
             (Some(token), Some(app_id)) => Some(Auth {
                 app_id,
+                refresh: session.refresh_token.or_else(|| Some(token.clone())),
                 token,
                 // Unknown after a restart: the first 401 refreshes.
                 expires: None,
@@ -832,7 +844,7 @@ impl Connector for IconikConnector {
     fn session(&self) -> Option<Session> {
         self.read_auth().map(|a| Session {
             access_token: Some(a.token),
-            refresh_token: None,
+            refresh_token: a.refresh,
             user_name: a.user_name,
             user_id: a.user_id,
         })
@@ -1092,6 +1104,7 @@ impl Connector for IconikConnector {
             ),
             json!({
                 "drawing": if drawing.is_empty() { Value::Null } else { json!(prims) },
+                "metadata": mapping::shape_ids_metadata(drawing),
                 "time_start_milliseconds": timebase::frame_to_ms(frames.start, rate),
                 "time_end_milliseconds": timebase::frame_to_ms(frames.end.max(frames.start), rate),
             }),

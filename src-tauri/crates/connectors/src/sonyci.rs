@@ -210,7 +210,8 @@ impl SonyCiConnector {
 
     fn observe(&self) -> impl Fn(&HeaderMap) + Send + Sync + '_ {
         move |h: &HeaderMap| {
-            if let Some(until) = window_spent_until(h) {
+            let budget = self.http.config().max_inline_wait;
+            if let Some(until) = window_spent_until(h).filter(|u| *u <= Instant::now() + budget) {
                 tracing::debug!("Ci rate window spent; holding requests until it resets");
                 self.gate.hold_until(until);
             }

@@ -22,6 +22,37 @@ use super::timebase::{
 };
 use crate::{NewNote, RemoteNote};
 
+/// The segment metadata field holding the canonical shape ids of a Framenote drawing, in
+/// primitive order: iconik primitives have no id, and Framenote (like Kitsu) identifies shapes.
+/// Written in iconik's metadata-value form `{"field_values": [{"value": …}]}`.
+pub const SHAPE_IDS_FIELD: &str = "framenote_shape_ids";
+
+/// The metadata carrying `drawing`'s shape ids.
+pub fn shape_ids_metadata(drawing: &Drawing) -> serde_json::Value {
+    let values: Vec<serde_json::Value> = drawing
+        .shapes
+        .iter()
+        .map(|s| serde_json::json!({ "value": s.id }))
+        .collect();
+    serde_json::json!({ SHAPE_IDS_FIELD: { "field_values": values } })
+}
+
+/// The shape ids kept in a segment's metadata, if any.
+pub fn shape_ids(metadata: Option<&serde_json::Value>) -> Option<Vec<String>> {
+    let values = metadata?
+        .get(SHAPE_IDS_FIELD)?
+        .get("field_values")?
+        .as_array()?;
+    values
+        .iter()
+        .map(|v| {
+            v.get("value")
+                .and_then(serde_json::Value::as_str)
+                .map(str::to_owned)
+        })
+        .collect()
+}
+
 /// The rate assumed when a version has no proxy yet (audio-only, still transcoding). Notes on
 /// such a version are still placed consistently, and the next sync replaces it.
 pub const FALLBACK_RATE: FrameRate = FrameRate::new(24, 1);
@@ -311,14 +342,17 @@ pub fn drawing_to_primitives(drawing: &Drawing, space: DrawingSpace) -> IconikDr
     IconikDrawing { primitives }
 }
 
-/// iconik primitives → canonical drawing. Shapes get stable ids `<segment id>:<index>` (iconik
-/// has none) so that reading twice gives equal drawings. Primitives of an unknown type or without
-/// the points their type needs are skipped rather than failing the note.
+/// iconik primitives → canonical drawing. Shapes take the ids Framenote kept in the segment's
+/// metadata when they match the primitives one for one, else stable ids `<segment id>:<index>`
+/// (drawings made in iconik have none) so that reading twice gives equal drawings. Primitives of
+/// an unknown type or without the points their type needs are skipped rather than failing the note.
 pub fn primitives_to_drawing(
     drawing: &IconikDrawing,
     space: DrawingSpace,
     segment_id: &str,
+    ids: Option<&[String]>,
 ) -> Option<Drawing> {
+    let ids = ids.filter(|ids| ids.len() == drawing.primitives.len());
     let h = f64::from(space.height);
     let shapes: Vec<Shape> = drawing
         .primitives
@@ -361,7 +395,9 @@ pub fn primitives_to_drawing(
             };
             let is_text = matches!(kind, ShapeKind::Text { .. });
             Some(Shape {
-                id: format!("{segment_id}:{i}"),
+                id: ids
+                    .and_then(|ids| ids.get(i).cloned())
+                    .unwrap_or_else(|| format!("{segment_id}:{i}")),
                 kind,
                 stroke: Stroke {
                     color: normalise_color(p.color.as_deref().unwrap_or("")),
@@ -419,10 +455,14 @@ pub fn segment_to_note(seg: &Segment, version: &Version) -> RemoteNote {
         } else {
             NoteStatus::Open
         },
-        drawing: seg
-            .drawing
-            .as_ref()
-            .and_then(|d| primitives_to_drawing(d, space, &seg.id)),
+        drawing: seg.drawing.as_ref().and_then(|d| {
+            primitives_to_drawing(
+                d,
+                space,
+                &seg.id,
+                shape_ids(seg.metadata.as_ref()).as_deref(),
+            )
+        }),
         client_id: seg.external_id.clone(),
     }
 }
@@ -444,6 +484,11 @@ pub fn note_to_segment(note: &NewNote) -> NewSegment {
             .filter(|d| !d.is_empty())
             .map(|d| drawing_to_primitives(d, DrawingSpace::of(media))),
         external_id: note.client_id.clone(),
+        metadata: note
+            .drawing
+            .as_ref()
+            .filter(|d| !d.is_empty())
+            .map(shape_ids_metadata),
     }
 }
 
@@ -633,7 +678,7 @@ mod tests {
                 PrimitivePoint { x: 400, y: 270 }
             ]
         );
-        let back = primitives_to_drawing(&prims, space, "seg").unwrap();
+        let back = primitives_to_drawing(&prims, space, "seg", None).unwrap();
         assert_eq!(back.shapes.len(), original.shapes.len());
         let tol = 1.0 / 360.0;
         for (a, b) in original.shapes.iter().zip(&back.shapes) {
@@ -688,6 +733,7 @@ mod tests {
                 height: 360,
             },
             "s",
+            None,
         )
         .unwrap();
         assert_eq!(
@@ -708,7 +754,8 @@ mod tests {
                     width: 1,
                     height: 1
                 },
-                "s"
+                "s",
+                None
             )
             .is_none()
         );
@@ -749,7 +796,18 @@ mod tests {
             assert_eq!(back.author, "Ana Lee");
             assert_eq!(back.status, NoteStatus::Resolved);
             assert_eq!(back.client_id.as_deref(), Some("c-1"));
-            assert_eq!(back.drawing.unwrap().shapes.len(), 6);
+            let ids: Vec<String> = back
+                .drawing
+                .unwrap()
+                .shapes
+                .into_iter()
+                .map(|s| s.id)
+                .collect();
+            assert_eq!(
+                ids,
+                ["s1", "s2", "s3", "s4", "s5", "s6"],
+                "shape ids survive via metadata"
+            );
         }
         // 23.976 frame 100 is stored as 4171 ms; 29.97 frame 17982 as 600000 ms.
         let ms = |r, f| frame_to_ms(f, r);

@@ -332,6 +332,9 @@ pub struct Segment {
     /// Our client id, when Framenote wrote it.
     #[serde(default)]
     pub external_id: Option<String>,
+    /// Metadata values; Framenote keeps its shape ids here (see `mapping::SHAPE_IDS_FIELD`).
+    #[serde(default)]
+    pub metadata: Option<serde_json::Value>,
     /// Author.
     #[serde(default)]
     pub user_id: Option<String>,
@@ -373,6 +376,9 @@ pub struct NewSegment {
     /// Framenote's client id, so a retry after a lost answer finds the note instead of
     /// duplicating it.
     pub external_id: String,
+    /// Metadata values: the drawing's shape ids.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub metadata: Option<serde_json::Value>,
 }
 
 /// `StorageSchema` (only what the upload needs).

@@ -75,8 +75,13 @@ where
     };
     match &out {
         Ok(resp) => observe(resp.headers()),
+        // Longer waits than the in-line budget go back to the outbox with the delay instead of
+        // blocking every call of the connector for that long.
         Err(e) if e.kind == ErrorKind::RateLimited => {
-            if let Some(wait) = e.retry_after {
+            if let Some(wait) = e
+                .retry_after
+                .filter(|w| *w <= http.config().max_inline_wait)
+            {
                 gate.hold_until(Instant::now() + wait);
             }
         }
