@@ -312,8 +312,8 @@ function demoNotes(): NoteView[] {
 // Synthetic player
 // ---------------------------------------------------------------------------------------------
 
-/** Frames are rendered at most this wide: the viewer scales them, and it keeps the preview light. */
-const MOCK_MAX_WIDTH = 1280;
+/** Frames are rendered at most this wide (enough for 1:1 on the demo clips); the viewer scales them. */
+const MOCK_MAX_WIDTH = 2048;
 
 interface PlayerSim {
   id: string;
