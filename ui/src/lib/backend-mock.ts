@@ -479,7 +479,7 @@ export class MockBackend implements Backend {
 
   private account(accountId: string): MockAccountData {
     const a = this.data.find((d) => d.account.id === accountId);
-    if (!a) throw new BackendError('not_found', `No account ${accountId}.`);
+    if (!a) throw new BackendError('not_found', 'That account is not set up in Framenote any more.');
     return a;
   }
 
