@@ -36,8 +36,7 @@ impl FrameCache {
     }
 
     /// Inserts `frame` under `index` (its own, or a position it stands for, e.g. a held VFR
-    /// frame), evicting the farthest frames from `playhead`. A frame farther than everything
-    /// cached is not kept when the cache is full.
+    /// frame), evicting the farthest frames from `playhead` (never `index` itself).
     pub fn insert(&mut self, index: i64, frame: Frame, playhead: i64) {
         let size = frame.byte_size();
         if size > self.budget {
@@ -54,11 +53,18 @@ impl FrameCache {
             else {
                 break;
             };
-            let victim = if (playhead - lo).abs() >= (hi - playhead).abs() {
+            let mut victim = if (playhead - lo).abs() >= (hi - playhead).abs() {
                 lo
             } else {
                 hi
             };
+            // Never the frame being inserted: it was decoded because someone needs it now.
+            if victim == index {
+                victim = if victim == lo { hi } else { lo };
+                if victim == index {
+                    break;
+                }
+            }
             if let Some(f) = self.frames.remove(&victim) {
                 self.bytes -= f.byte_size();
             }
@@ -129,13 +135,13 @@ mod tests {
         // Playhead at 3: inserting 5 evicts 0 (farthest).
         c.insert(5, frame(5), 3);
         assert!(!c.contains(0) && c.contains(5));
-        // Playhead at 1: inserting 6 (far) evicts 6 itself? No: 5/6 are farthest, 6 goes.
+        // Playhead at 1: inserting 6 (the farthest end) keeps 6 and evicts the other end, 1.
         c.insert(6, frame(6), 1);
-        assert!(!c.contains(6));
+        assert!(c.contains(6) && !c.contains(1));
         assert_eq!(c.bytes(), 2000);
         assert_eq!(c.peak(), 2000);
-        assert_eq!(c.run_len(1, 1, 10), 5);
-        assert_eq!(c.run_len(3, -1, 10), 3);
+        assert_eq!(c.run_len(2, 1, 10), 5);
+        assert_eq!(c.run_len(3, -1, 10), 2);
         // Replacing an entry does not double count.
         c.insert(3, frame(3), 3);
         assert_eq!(c.bytes(), 2000);

@@ -203,7 +203,7 @@ pub(crate) struct Shared {
 /// keyframe anyway, and without a keyframe index we cannot tell where that is).
 const FORWARD_DECODE_LIMIT: i64 = 36;
 /// Frames kept decoded ahead of the playhead when paused.
-const PAUSED_AHEAD: i64 = 8;
+const PAUSED_AHEAD: i64 = 24;
 /// Frames kept decoded ahead of the playhead when playing.
 const PLAY_AHEAD: i64 = 12;
 /// Largest back-step run (frames decoded and kept per backward seek).
@@ -241,6 +241,9 @@ struct Engine {
     /// The last seek's target, to recognise the first frame after it.
     seek_target: Option<i64>,
     eos: bool,
+    /// Direction of the last step (0 after a seek): a forward run never pays for a backward
+    /// prefetch that would take the decoder away from the frames ahead.
+    stepping: i64,
     /// Playback ended: tell the caller once the final frame is on screen.
     end_after_show: Option<StopReason>,
     /// The highest index ever decoded (where a truncated file's data is known to reach).
@@ -319,6 +322,7 @@ fn run_inner(
         last_pulled: None,
         max_decoded: -1,
         end_after_show: None,
+        stepping: 0,
         prefetch: true,
         stats: PlayerStats {
             cache_budget: opts.cache_bytes,
@@ -461,13 +465,17 @@ impl Engine {
                     self.handle(PlayerCommand::Play);
                 }
             }
-            PlayerCommand::Seek(i) => self.seek(i),
+            PlayerCommand::Seek(i) => {
+                self.stepping = 0;
+                self.seek(i)
+            }
             PlayerCommand::SeekTo(t) => match self.resolve(&t) {
                 Ok(i) => self.seek(i),
                 Err(e) => self.emit(PlayerEvent::Error(e)),
             },
             PlayerCommand::Step(n) => {
                 let from = current();
+                self.stepping = n.signum();
                 self.stop_playing();
                 self.want = Some(self.clamp(from + n));
             }
@@ -687,7 +695,8 @@ impl Engine {
     /// Pulls one frame into the cache. `Ok(Some(index))` for a frame, `Ok(None)` when nothing
     /// came within `timeout` or the stream ended (then `self.eos`).
     fn pull_one(&mut self, timeout: Duration) -> Result<Option<i64>, PlayerError> {
-        let playhead = self.shown.unwrap_or(0);
+        // The frame being sought is the new playhead: evict around it, not the old one.
+        let playhead = self.want.or(self.shown).unwrap_or(0);
         match self.dec.pull(timeout)? {
             Pull::Frame(d) => {
                 if (d.width, d.height) != self.dec.out_size {
@@ -852,7 +861,8 @@ impl Engine {
             && self.dec.next_index <= ahead_end
             && ahead_end - self.dec.next_index <= FORWARD_DECODE_LIMIT;
         let behind = self.cache.run_len(s - 1, -1, self.back_chunk());
-        let can_back = behind < self.back_chunk() * 2 / 3 && s - 1 - behind >= 0;
+        let can_back =
+            self.stepping <= 0 && behind < self.back_chunk() * 2 / 3 && s - 1 - behind >= 0;
         can_ahead || can_back
     }
 
@@ -877,7 +887,7 @@ impl Engine {
         }
         let behind = self.cache.run_len(s - 1, -1, self.back_chunk());
         let end = s - 1 - behind;
-        if behind < self.back_chunk() * 2 / 3 && end >= 0 {
+        if self.stepping <= 0 && behind < self.back_chunk() * 2 / 3 && end >= 0 {
             self.aim_back(end)?;
             self.pull_one(Duration::from_millis(5))?;
         }

@@ -108,6 +108,7 @@ impl Bench {
     /// Sends `cmd`; returns the latency until the frame `expect` is shown.
     fn timed(&self, cmd: PlayerCommand, expect: i64) -> Result<(Duration, Frame), String> {
         self.drain();
+        let cmd_text = format!("{cmd:?}");
         let t = Instant::now();
         self.player.send(cmd).map_err(|e| e.to_string())?;
         loop {
@@ -118,7 +119,7 @@ impl Bench {
                 }
                 Ok(PlayerEvent::Error(e)) => return Err(e.to_string()),
                 Ok(_) => {}
-                Err(_) => return Err("timeout".into()),
+                Err(_) => return Err(format!("no frame {expect} within 60 s after {cmd_text}")),
             }
         }
     }
