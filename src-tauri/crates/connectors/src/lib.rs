@@ -14,11 +14,8 @@
 
 pub mod error;
 pub mod http;
-pub mod iconik;
-// pub mod kitsu;
+pub mod kitsu;
 pub mod local;
-pub mod moxion;
-pub mod sonyci;
 
 pub use error::{ConnectorError, ErrorKind};
 
