@@ -130,6 +130,7 @@ class State:
         self.failed_logins = 0
         self.uploads = {}  # upload_id -> {"key", "filename", "project_id", "parts": {n: (etag, bytes)}}
         self.next_id = 1000
+        self.public_base = None
         # Test controls and counters.
         self.rate_per_second = None
         self.recent = {}  # token -> [timestamps]
@@ -185,8 +186,19 @@ class State:
 
     # ----- views ------------------------------------------------------------------------------
 
-    def project_of_asset(self, asset):
-        return self.find(self.projects, asset["project_id"])
+    def project_of_asset(self, asset, user_id=None):
+        return self.perms(self.find(self.projects, asset["project_id"]), user_id)
+
+    def perms(self, project, user_id):
+        """The project as `user_id` sees it: the seed's flags, narrowed for its viewers."""
+        p = dict(project)
+        if user_id in project.get("_viewers", []):
+            p.update(can_comment=False, can_upload=False, can_download=False, can_offline=False)
+        return p
+
+    def public_url(self, path_and_query):
+        # Test control: a fault proxy in front of this server gives clients its own address.
+        return (self.public_base or self.base_url) + path_and_query
 
     def comment_view(self, c, user_id):
         out = public(c)
@@ -210,7 +222,7 @@ class State:
     def file_view(self, f):
         out = public(f)
         if f.get("_media"):
-            out["url"] = self.base_url + self.sign("/media/%s" % f["id"])
+            out["url"] = self.public_url(self.sign("/media/%s" % f["id"]))
         return out
 
     def log(self, kind, user_id, asset=None, comment=None):
@@ -342,12 +354,12 @@ def ep_get_projects(s, d, u):
         rows = [p for p in rows if p.get("parent_project_id") is None]
     if d.get("limit") is not None:
         rows = rows[: int(d["limit"])]
-    return [public(p) for p in rows]
+    return [public(s.perms(p, u)) for p in rows]
 
 
 def ep_get_project(s, d, u):
     require(d, "id")
-    out = public(s.find(s.projects, d["id"]))
+    out = public(s.perms(s.find(s.projects, d["id"]), u))
     out["asset_count"] = sum(1 for a in s.assets if same_id(a["project_id"], d["id"]))
     return out
 
@@ -415,7 +427,7 @@ def ep_get_asset(s, d, u):
 def ep_get_asset_files(s, d, u):
     require(d, "id")
     asset = s.find(s.assets, d["id"])
-    if asset.get("deny_view") or s.project_of_asset(asset).get("deny_view"):
+    if asset.get("deny_view") or s.project_of_asset(asset, u).get("deny_view"):
         raise ApiError(801)
     rows = [f for f in s.files if same_id(f["asset_id"], d["id"])]
     if d.get("playable_only"):
@@ -427,11 +439,11 @@ def ep_download_asset_file(s, d, u):
     require(d, "id")
     f = s.find(s.files, d["id"])
     asset = s.find(s.assets, f["asset_id"])
-    project = s.project_of_asset(asset)
+    project = s.project_of_asset(asset, u)
     if project.get("deny_download") or not project.get("can_download"):
         raise ApiError(800)
     s.log("DOWNLOAD", u, asset=asset)
-    return {"download_url": s.base_url + s.sign("/media/%s" % f["id"]), "processing": False}
+    return {"download_url": s.public_url(s.sign("/media/%s" % f["id"])), "processing": False}
 
 
 def find_comment(s, ident):
@@ -467,7 +479,7 @@ def write_comment(s, d, u, existing):
     asset = next((a for a in s.assets if same_id(a["id"], asset_ref) or a.get("uuid") == asset_ref), None)
     if asset is None:
         raise ApiError(404)
-    project = s.project_of_asset(asset)
+    project = s.project_of_asset(asset, u)
     if not project.get("can_comment") or asset.get("can_comment") is False:
         raise ApiError(800)
     if len(str(d.get("description", ""))) > 61440 or len(str(d.get("colorspace", ""))) > 10:
@@ -518,7 +530,7 @@ def ep_complete_comment(s, d, u):
     if c is None:
         raise ApiError(404)
     asset = s.find(s.assets, c["asset_id"])
-    if not s.project_of_asset(asset).get("can_comment"):
+    if not s.project_of_asset(asset, u).get("can_comment"):
         raise ApiError(800)
     c["completed_by_user_id"] = u if d["is_complete"] else None
     out = s.comment_view(c, u)
@@ -668,7 +680,7 @@ def ep_get_message_assets(s, d, u):
 
 def ep_upload_init(s, d, u):
     require(d, "filename")
-    project = s.find(s.projects, d.get("project_id"), 600)
+    project = s.perms(s.find(s.projects, d.get("project_id"), 600), u)
     if not project.get("can_upload"):
         raise ApiError(800)
     upload_id = secrets.token_hex(12)
@@ -692,7 +704,7 @@ def ep_upload_part(s, d, u):
     if n < 1 or n > 10000:
         raise ApiError(407)
     path = "/s3/%s/%d" % (d["upload_id"], n)
-    return {"presigned_url": s.base_url + s.sign(path)}
+    return {"presigned_url": s.public_url(s.sign(path))}
 
 
 def ep_upload_complete(s, d, u):
@@ -887,7 +899,10 @@ class Handler(BaseHTTPRequestHandler):
 
     # ----- media and uploads ----------------------------------------------------------------------
 
-    def do_GET(self):
+    def do_HEAD(self):
+        self.do_GET(head=True)
+
+    def do_GET(self, head=False):
         s = self.state
         url = urllib.parse.urlparse(self.path)
         if url.path == "/__control/stats":
@@ -931,6 +946,8 @@ class Handler(BaseHTTPRequestHandler):
         if status == 206:
             self.send_header("Content-Range", "bytes %d-%d/%d" % (start, end, size))
         self.end_headers()
+        if head:
+            return
         with open(path, "rb") as fh:
             fh.seek(start)
             left = end - start + 1
@@ -977,6 +994,8 @@ class Handler(BaseHTTPRequestHandler):
             elif path == "/__control/rate_limit":
                 s.rate_per_second = d.get("per_second")
                 s.recent = {}
+            elif path == "/__control/public_base":
+                s.public_base = d.get("url")
             elif path == "/__control/url_ttl":
                 s.url_ttl = int(d["seconds"])
             else:

@@ -616,16 +616,8 @@ impl Connector for MoxionConnector {
                 self.assets_with_policy(assets, project.as_ref(), None)
                     .await
             }
-            NodeRef::Project(project_id) => {
-                let assets: Vec<MxAsset> = self
-                    .get(
-                        "/get/assets",
-                        json!({ "project_id": map::id_value(&project_id), "include_offline_bytes": true }),
-                    )
-                    .await?;
-                let project = self.project(&project_id).await?;
-                self.assets_with_policy(assets, Some(&project), None).await
-            }
+            // Assets always sit in a batch: a folder lists its batches as child nodes.
+            NodeRef::Project(_) => Ok(Vec::new()),
             NodeRef::Message(message_id) => {
                 let message: MxMessage = self
                     .get("/get/message", json!({ "id": map::id_value(&message_id) }))
@@ -659,7 +651,7 @@ impl Connector for MoxionConnector {
 
     async fn list_assets_since(&self, node: &RemoteId, since: &str) -> Result<Vec<Asset>> {
         let (project_id, batch) = match NodeRef::parse(node)? {
-            NodeRef::Project(p) => (p, None),
+            NodeRef::Project(_) => return Ok(Vec::new()),
             NodeRef::Batch(b) => {
                 let batch: MxBatch = self
                     .get("/get/batch", json!({ "id": map::id_value(&b) }))
@@ -669,18 +661,33 @@ impl Connector for MoxionConnector {
                     None => return self.list_assets(node).await,
                 }
             }
-            // Shares have no activity feed: compare a full listing.
-            _ => {
-                let assets = self.list_assets(node).await?;
-                return Ok(assets
+            // A share's assets live in folders: ask each folder's activity feed.
+            NodeRef::Message(message) => {
+                let shared: Vec<MxAsset> = self
+                    .get(
+                        "/get/message/assets",
+                        json!({ "id": map::id_value(&message) }),
+                    )
+                    .await?;
+                let mut projects: Vec<String> =
+                    shared.iter().filter_map(|a| a.project_id.clone()).collect();
+                projects.sort();
+                projects.dedup();
+                let mut changed = Vec::new();
+                for project in &projects {
+                    changed.extend(self.changed_asset_ids(project, since).await?);
+                }
+                let listed = self.list_assets(node).await?;
+                return Ok(listed
                     .into_iter()
-                    .filter(|a| {
-                        a.updated_at
-                            .as_deref()
-                            .is_none_or(|u| crate::timestamp_at_or_after(u, since))
+                    .filter_map(|mut a| {
+                        let (_, time) = changed.iter().find(|(id, _)| id == a.id.as_str())?;
+                        a.updated_at = Some(time.clone());
+                        Some(a)
                     })
                     .collect());
             }
+            _ => return Ok(Vec::new()),
         };
         let changed = self.changed_asset_ids(&project_id, since).await?;
         if changed.is_empty() {

@@ -477,21 +477,24 @@ pub fn rate_from_fps(fps: f64) -> Option<FrameRate> {
     FrameRate::try_new((fps * 1000.0).round() as u32, 1000).ok()
 }
 
-/// `marker_time` for the start of frame `index`: the frame's start rounded up to the
-/// microsecond, so a reader that takes "the frame containing this time" finds `index` even after
-/// the value has been through a float.
+/// `marker_time` for frame `index`: the exact start of the frame, `index × den / num` seconds,
+/// as the nearest float (what any client computing "frame × frame duration" sends).
 pub fn seconds_of_frame(rate: FrameRate, index: u64) -> f64 {
-    rate.frame_to_time(index as i64, TimeUnit::Micros) as f64 / 1_000_000.0
+    rate.frame_to_seconds(index as i64).as_f64()
 }
 
-/// The frame index containing `seconds` (to the microsecond); `None` for negative or
-/// non-finite times.
+/// How far before a frame's exact start a time may fall and still count as that frame: floats
+/// carrying an exact start (ours, or another client's `frame / fps`) land a hair either side
+/// of it. One microsecond is far below any frame's duration and far above float noise.
+const START_TOLERANCE_NS: i64 = 1_000;
+
+/// The frame index containing `seconds`; `None` for negative or non-finite times.
 pub fn frame_of_seconds(rate: FrameRate, seconds: f64) -> Option<u64> {
     if !seconds.is_finite() || seconds < 0.0 {
         return None;
     }
-    let micros = (seconds * 1_000_000.0).round() as i64;
-    u64::try_from(rate.frame_at(micros, TimeUnit::Micros)).ok()
+    let nanos = (seconds * 1_000_000_000.0).round() as i64;
+    u64::try_from(rate.frame_at(nanos + START_TOLERANCE_NS, TimeUnit::Nanos)).ok()
 }
 
 /// The clock of a version: its rate, start timecode and first frame number.
