@@ -1,3 +1,5 @@
 //! The system tests: one binary, one module per area.
 
 mod e2e_foundation;
+mod iconik;
+mod sonyci;
