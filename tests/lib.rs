@@ -93,3 +93,6 @@ pub mod platform_server {
         Ok(())
     }
 }
+
+#[path = "support/fault_proxy.rs"]
+pub mod fault_proxy;

@@ -3,3 +3,6 @@
 mod e2e_foundation;
 mod iconik;
 mod sonyci;
+mod conformance;
+mod kitsu;
+mod zou;
