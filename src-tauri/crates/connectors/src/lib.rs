@@ -13,9 +13,11 @@
 //! through [`Connector::session`] so `sync` can keep them in the OS keyring.
 
 pub mod error;
+pub mod flex;
 pub mod http;
 pub mod kitsu;
 pub mod local;
+pub mod moxion;
 
 pub use error::{ConnectorError, ErrorKind};
 
