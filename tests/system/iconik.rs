@@ -17,7 +17,9 @@ use framenote_tests::fault_proxy::FaultProxy;
 use serde_json::{Value, json};
 use tokio::sync::OnceCell;
 
-use crate::conformance::{self, Denied, DeniedAction, Expected, Fixture, Proxied, RateCase};
+use crate::conformance::{
+    self, Denied, DeniedAction, Expected, Fixture, Proxied, RateCase, UploadCase,
+};
 
 /// A test server process, stopped by its PID when dropped.
 pub struct Server {
@@ -30,7 +32,9 @@ impl Server {
     /// Starts `python3 tests/servers/<script> <args>` and reads the port it prints.
     pub fn start(script: &str, args: &[String]) -> anyhow::Result<Self> {
         use std::io::{BufRead, BufReader};
-        let path = Path::new(env!("CARGO_MANIFEST_DIR")).join("servers").join(script);
+        let path = Path::new(env!("CARGO_MANIFEST_DIR"))
+            .join("servers")
+            .join(script);
         let mut child = Command::new("python3")
             .arg(&path)
             .args(args)
@@ -68,10 +72,24 @@ impl Drop for Server {
 pub fn make_clip(path: &Path, rate: &str, seconds: f64, timecode: &str) -> anyhow::Result<()> {
     let status = Command::new("ffmpeg")
         .args(["-v", "error", "-y", "-f", "lavfi", "-i"])
-        .arg(format!("testsrc2=size=640x360:rate={rate}:duration={seconds}"))
+        .arg(format!(
+            "testsrc2=size=640x360:rate={rate}:duration={seconds}"
+        ))
         .args(["-f", "lavfi", "-i"])
-        .arg(format!("sine=frequency=440:sample_rate=48000:duration={seconds}"))
-        .args(["-c:v", "libx264", "-preset", "ultrafast", "-pix_fmt", "yuv420p", "-c:a", "aac", "-shortest"])
+        .arg(format!(
+            "sine=frequency=440:sample_rate=48000:duration={seconds}"
+        ))
+        .args([
+            "-c:v",
+            "libx264",
+            "-preset",
+            "ultrafast",
+            "-pix_fmt",
+            "yuv420p",
+            "-c:a",
+            "aac",
+            "-shortest",
+        ])
         .args(["-timecode", timecode])
         .arg(path)
         .status()?;
@@ -82,8 +100,18 @@ pub fn make_clip(path: &Path, rate: &str, seconds: f64, timecode: &str) -> anyho
 /// The clips both closed-platform servers serve.
 pub fn media_dir() -> anyhow::Result<tempfile::TempDir> {
     let dir = tempfile::tempdir()?;
-    make_clip(&dir.path().join("clip_23976.mp4"), "24000/1001", 2.002, "01:00:00:00")?;
-    make_clip(&dir.path().join("clip_2997df.mp4"), "30000/1001", 2.002, "00:59:59;28")?;
+    make_clip(
+        &dir.path().join("clip_23976.mp4"),
+        "24000/1001",
+        2.002,
+        "01:00:00:00",
+    )?;
+    make_clip(
+        &dir.path().join("clip_2997df.mp4"),
+        "30000/1001",
+        2.002,
+        "00:59:59;28",
+    )?;
     make_clip(&dir.path().join("clip_25.mp4"), "25", 1.0, "10:00:00:00")?;
     Ok(dir)
 }
@@ -155,11 +183,20 @@ async fn raw_login(base: &str, email: &str) -> anyhow::Result<(String, String)> 
         .json()
         .await?;
     let app = v["app_id"].as_str().unwrap_or_default().to_owned();
-    let token = v["auth_system_domains"][0]["token"].as_str().unwrap_or_default().to_owned();
+    let token = v["auth_system_domains"][0]["token"]
+        .as_str()
+        .unwrap_or_default()
+        .to_owned();
     Ok((app, token))
 }
 
-async fn raw(base: &str, method: reqwest::Method, path: &str, auth: &(String, String), body: Option<Value>) -> anyhow::Result<Value> {
+async fn raw(
+    base: &str,
+    method: reqwest::Method,
+    path: &str,
+    auth: &(String, String),
+    body: Option<Value>,
+) -> anyhow::Result<Value> {
     let mut rb = reqwest::Client::new()
         .request(method, format!("{base}{path}"))
         .header("App-ID", &auth.0)
@@ -252,7 +289,11 @@ impl Fixture for IconikFixture {
         Ok(true)
     }
 
-    async fn server_drawing_time(&self, version: &Version, frame: u64) -> anyhow::Result<Option<f64>> {
+    async fn server_drawing_time(
+        &self,
+        version: &Version,
+        frame: u64,
+    ) -> anyhow::Result<Option<f64>> {
         let ana = raw_login(self.base(), ANA).await?;
         let list = raw(
             self.base(),
@@ -272,8 +313,7 @@ impl Fixture for IconikFixture {
             .flatten()
             .filter(|s| s["has_drawing"] == json!(true))
             .filter_map(|s| s["time_start_milliseconds"].as_u64())
-            .filter(|ms| *ms >= ms_of(rate, frame) && *ms < ms_of(rate, frame + 1))
-            .last()
+            .rfind(|ms| *ms >= ms_of(rate, frame) && *ms < ms_of(rate, frame + 1))
             .map(|ms| ms as f64))
     }
 
@@ -284,8 +324,15 @@ impl Fixture for IconikFixture {
     async fn rate_cases(&self, connector: &dyn Connector) -> anyhow::Result<Vec<RateCase>> {
         let (_, _, v23) = conformance::find_asset(connector, "sh010_comp_23976").await?;
         let (_, _, v29) = conformance::find_asset(connector, "sh020_promo_2997df").await?;
-        anyhow::ensure!(v29.media.frame_rate == FrameRate::FPS_29_97, "29.97 rate: {:?}", v29.media.frame_rate);
-        anyhow::ensure!(v29.media.start_timecode.is_some_and(|tc| tc.drop_frame), "29.97 clip is not DF");
+        anyhow::ensure!(
+            v29.media.frame_rate == FrameRate::FPS_29_97,
+            "29.97 rate: {:?}",
+            v29.media.frame_rate
+        );
+        anyhow::ensure!(
+            v29.media.start_timecode.is_some_and(|tc| tc.drop_frame),
+            "29.97 clip is not DF"
+        );
         Ok(vec![
             RateCase {
                 label: "23.976".into(),
@@ -298,8 +345,15 @@ impl Fixture for IconikFixture {
         ])
     }
 
-    async fn upload_source(&self, _connector: &dyn Connector) -> anyhow::Result<Option<(PathBuf, RemoteId)>> {
-        Ok(Some((self.running.media.path().join("clip_25.mp4"), RemoteId::new("collection:c-lib"))))
+    async fn upload_source(
+        &self,
+        _connector: &dyn Connector,
+    ) -> anyhow::Result<Option<UploadCase>> {
+        Ok(Some(UploadCase {
+            path: self.running.media.path().join("clip_25.mp4"),
+            destination: RemoteId::new("collection:c-lib"),
+            listed_under: RemoteId::new("collection:c-lib"),
+        }))
     }
 
     fn note_status(&self) -> Option<String> {
@@ -334,8 +388,10 @@ async fn iconik_conformance() {
         reqwest::Method::POST,
         "/API/search/v1/search/",
         &ana,
-        Some(json!({"doc_types": ["assets"], "filter": {"operator": "AND", "terms": [
-            {"name": "in_collections", "value": "c-lib"}]}})),
+        Some(
+            json!({"doc_types": ["assets"], "filter": {"operator": "AND", "terms": [
+            {"name": "in_collections", "value": "c-lib"}]}}),
+        ),
     )
     .await
     .expect("search");
@@ -344,15 +400,24 @@ async fn iconik_conformance() {
         .and_then(|a| a.iter().find(|o| o["title"] == "conformance-upload.mp4"))
         .expect("uploaded asset found by search");
     let id = uploaded["id"].as_str().unwrap_or_default();
-    let files = raw(base, reqwest::Method::GET, &format!("/API/files/v1/assets/{id}/files/"), &ana, None)
-        .await
-        .expect("files");
+    let files = raw(
+        base,
+        reqwest::Method::GET,
+        &format!("/API/files/v1/assets/{id}/files/"),
+        &ana,
+        None,
+    )
+    .await
+    .expect("files");
     let file = &files["objects"][0];
     assert_eq!(file["status"], "CLOSED");
     let url = raw(
         base,
         reqwest::Method::GET,
-        &format!("/API/files/v1/assets/{id}/files/{}/download_url/", file["id"].as_str().unwrap_or_default()),
+        &format!(
+            "/API/files/v1/assets/{id}/files/{}/download_url/",
+            file["id"].as_str().unwrap_or_default()
+        ),
         &ana,
         None,
     )
@@ -365,7 +430,10 @@ async fn iconik_conformance() {
         .await
         .expect("bytes");
     let original = std::fs::read(fixture.running.media.path().join("clip_25.mp4")).expect("clip");
-    assert!(bytes.as_ref() == original.as_slice(), "stored bytes differ from the uploaded file");
+    assert!(
+        bytes.as_ref() == original.as_slice(),
+        "stored bytes differ from the uploaded file"
+    );
 }
 
 async fn signed_in(base: &str) -> Arc<IconikConnector> {
@@ -384,12 +452,19 @@ async fn iconik_reads_another_users_comments_on_their_frame() {
     let running = start(&[]).expect("server");
     let c = signed_in(&running.server.url).await;
     let v = target(&c, "sh010_comp_23976").await;
-    assert_eq!(v.id.as_str(), "v-23976-2", "the newest version is listed last");
+    assert_eq!(
+        v.id.as_str(),
+        "v-23976-2",
+        "the newest version is listed last"
+    );
     let tc = v.media.start_timecode.expect("start timecode");
     assert_eq!((tc.frames, tc.drop_frame), (86_400, false));
     let notes = c.list_notes(&v).await.expect("notes");
     assert_eq!(notes.len(), 2, "the MARKER is not a note: {notes:?}");
-    let bob = notes.iter().find(|n| n.id.as_str() == "s-bob-1").expect("Bob's note");
+    let bob = notes
+        .iter()
+        .find(|n| n.id.as_str() == "s-bob-1")
+        .expect("Bob's note");
     // 1001 ms at 24000/1001 is exactly the start of frame 24.
     assert_eq!(bob.frames, Some(FrameSpan::frame(24)));
     assert_eq!(bob.author, "Bob Supervisor");
@@ -398,18 +473,29 @@ async fn iconik_reads_another_users_comments_on_their_frame() {
     assert_eq!(drawing.shapes.len(), 3);
     match &drawing.shapes[0].kind {
         ShapeKind::Ellipse { center, rx, ry } => {
-            assert!((center.x - 0.2).abs() < 1e-9 && (center.y - 0.5).abs() < 1e-9, "{center:?}");
+            assert!(
+                (center.x - 0.2).abs() < 1e-9 && (center.y - 0.5).abs() < 1e-9,
+                "{center:?}"
+            );
             assert!((rx - 0.1).abs() < 1e-9 && (ry - 0.25).abs() < 1e-9);
         }
         other => panic!("first shape is {other:?}"),
     }
     assert_eq!(drawing.shapes[0].stroke.color, "#ffcc00");
     assert!(matches!(&drawing.shapes[2].kind, ShapeKind::Text { text, .. } if text == "flicker"));
-    let reply = notes.iter().find(|n| n.id.as_str() == "s-bob-2").expect("reply");
+    let reply = notes
+        .iter()
+        .find(|n| n.id.as_str() == "s-bob-2")
+        .expect("reply");
     assert_eq!(reply.parent.as_ref().map(RemoteId::as_str), Some("s-bob-1"));
-    assert_eq!(reply.frames, None, "a comment without times is on the whole version");
+    assert_eq!(
+        reply.frames, None,
+        "a comment without times is on the whole version"
+    );
     // Editing and resolving someone else's note goes through PATCH and reads back.
-    c.set_note_status(&v, &bob.id, NoteStatus::Resolved).await.expect("resolve");
+    c.set_note_status(&v, &bob.id, NoteStatus::Resolved)
+        .await
+        .expect("resolve");
     let ana = raw_login(&running.server.url, ANA).await.expect("login");
     let seg = raw(
         &running.server.url,
@@ -425,14 +511,24 @@ async fn iconik_reads_another_users_comments_on_their_frame() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn iconik_signed_urls_expire_and_are_asked_again() {
-    let running = start(&["--url-ttl", "1"]).expect("server");
+    let running = start(&["--url-ttl", "3"]).expect("server");
     let c = signed_in(&running.server.url).await;
     let v = target(&c, "sh020_promo_2997df").await;
-    let MediaSource::Http { url: first, headers, bytes } = c.media_source(&v).await.expect("source") else {
+    let MediaSource::Http {
+        url: first,
+        headers,
+        bytes,
+    } = c.media_source(&v).await.expect("source")
+    else {
         panic!("iconik gave a file path");
     };
-    assert!(headers.is_empty(), "no iconik credentials may go to storage");
-    let size = std::fs::metadata(running.media.path().join("clip_2997df.mp4")).expect("clip").len();
+    assert!(
+        headers.is_empty(),
+        "no iconik credentials may go to storage"
+    );
+    let size = std::fs::metadata(running.media.path().join("clip_2997df.mp4"))
+        .expect("clip")
+        .len();
     assert_eq!(bytes, Some(size));
     let range = reqwest::Client::new()
         .get(&first)
@@ -442,14 +538,21 @@ async fn iconik_signed_urls_expire_and_are_asked_again() {
         .expect("range");
     assert_eq!(range.status(), 206);
     assert_eq!(range.bytes().await.expect("body").len(), 100);
-    tokio::time::sleep(Duration::from_millis(2100)).await;
+    // Signed for 2–3 s (whole seconds): certainly expired after 3.2 s.
+    tokio::time::sleep(Duration::from_millis(3200)).await;
     let stale = reqwest::get(&first).await.expect("stale");
     assert_eq!(stale.status(), 403, "an expired signed URL must be refused");
-    let MediaSource::Http { url: fresh, .. } = c.media_source(&v).await.expect("source again") else {
+    let MediaSource::Http { url: fresh, .. } = c.media_source(&v).await.expect("source again")
+    else {
         panic!("iconik gave a file path");
     };
     assert_ne!(fresh, first, "a fresh URL is asked for every time");
-    let body = reqwest::get(&fresh).await.expect("fresh").bytes().await.expect("body");
+    let body = reqwest::get(&fresh)
+        .await
+        .expect("fresh")
+        .bytes()
+        .await
+        .expect("body");
     assert_eq!(body.len() as u64, size);
 }
 
@@ -461,12 +564,19 @@ async fn iconik_refreshes_the_token_before_it_expires() {
     let c = IconikConnector::new(cfg).expect("connector");
     let first = c.authenticate(&user(ANA)).await.expect("sign in");
     c.list_nodes(None).await.expect("browse");
-    assert_eq!(c.session().and_then(|s| s.access_token), first.access_token.clone(), "no refresh yet");
+    assert_eq!(
+        c.session().and_then(|s| s.access_token),
+        first.access_token.clone(),
+        "no refresh yet"
+    );
     tokio::time::sleep(Duration::from_millis(1500)).await;
     // Within the margin of `expires`: the next call refreshes first (PUT /auth/token/).
     c.list_nodes(None).await.expect("browse after refresh");
     let second = c.session().expect("session");
-    assert_ne!(second.access_token, first.access_token, "the token was not refreshed in time");
+    assert_ne!(
+        second.access_token, first.access_token,
+        "the token was not refreshed in time"
+    );
     // The replaced token is dead on the server; the new one is valid (GET /auth/token/).
     let app = c.app_id().expect("app id");
     let check = |token: Option<String>| {
@@ -495,10 +605,21 @@ async fn iconik_refreshes_the_token_before_it_expires() {
 async fn iconik_changes_since_finds_modified_assets() {
     let running = start(&[]).expect("server");
     let c = signed_in(&running.server.url).await;
-    let none = c.changes_since("2999-01-01T00:00:00Z").await.expect("future");
+    let none = c
+        .changes_since("2999-01-01T00:00:00Z")
+        .await
+        .expect("future");
     assert!(none.assets.is_empty() && none.deleted.is_empty());
-    let all = c.changes_since("2000-01-01T00:00:00Z").await.expect("everything");
-    assert_eq!(all.assets.len(), 3, "seeded assets: {:?}", all.assets.iter().map(|a| &a.name).collect::<Vec<_>>());
+    let all = c
+        .changes_since("2000-01-01T00:00:00Z")
+        .await
+        .expect("everything");
+    assert_eq!(
+        all.assets.len(),
+        3,
+        "seeded assets: {:?}",
+        all.assets.iter().map(|a| &a.name).collect::<Vec<_>>()
+    );
     assert_eq!(all.cursor, "2024-04-02T09:00:00.000Z");
     let bob = raw_login(&running.server.url, BOB).await.expect("login");
     raw(
@@ -513,8 +634,19 @@ async fn iconik_changes_since_finds_modified_assets() {
     let changed = c.changes_since(&all.cursor).await.expect("changes");
     let names: Vec<&str> = changed.assets.iter().map(|a| a.name.as_str()).collect();
     assert!(names.contains(&"sh030_plate_25_v2"), "{names:?}");
-    assert!(changed.cursor > all.cursor, "cursor moved on: {}", changed.cursor);
-    assert_eq!(changed.assets.iter().find(|a| a.id.as_str() == "a-25").map(|a| a.parent.as_str()), Some("collection:c-seq"));
+    assert!(
+        changed.cursor > all.cursor,
+        "cursor moved on: {}",
+        changed.cursor
+    );
+    assert_eq!(
+        changed
+            .assets
+            .iter()
+            .find(|a| a.id.as_str() == "a-25")
+            .map(|a| a.parent.as_str()),
+        Some("collection:c-seq")
+    );
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -526,13 +658,21 @@ async fn iconik_rate_window_is_respected() {
     for _ in 0..4 {
         c.list_nodes(None).await.expect("browse under a rate limit");
     }
-    let (_, _, v) = conformance::find_asset(c.as_ref(), "sh020_promo_2997df").await.expect("asset");
+    let (_, _, v) = conformance::find_asset(c.as_ref(), "sh020_promo_2997df")
+        .await
+        .expect("asset");
     assert_eq!(v.media.frame_rate, FrameRate::FPS_29_97);
     let log = std::fs::read_to_string(&running.log).expect("request log");
-    let lines: Vec<Value> = log.lines().filter_map(|l| serde_json::from_str(l).ok()).collect();
+    let lines: Vec<Value> = log
+        .lines()
+        .filter_map(|l| serde_json::from_str(l).ok())
+        .collect();
     let limited = lines.iter().filter(|l| l["status"] == 429).count();
     let violations = lines.iter().filter(|l| l["violation"] == true).count();
     assert!(limited > 0, "the test did not reach the limit");
     assert_eq!(violations, 0, "requests were sent while told to wait");
-    eprintln!("iconik rate window: {limited} × 429 answered and waited out in {:?}", started.elapsed());
+    eprintln!(
+        "iconik rate window: {limited} × 429 answered and waited out in {:?}",
+        started.elapsed()
+    );
 }
