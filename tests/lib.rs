@@ -71,7 +71,9 @@ pub mod platform_server {
 
     /// `tests/fixtures/<platform>`.
     pub fn fixtures_dir(platform: &str) -> PathBuf {
-        Path::new(env!("CARGO_MANIFEST_DIR")).join("fixtures").join(platform)
+        Path::new(env!("CARGO_MANIFEST_DIR"))
+            .join("fixtures")
+            .join(platform)
     }
 
     /// Writes a small H.264 + AAC MP4 at `rate` (an ffmpeg rational such as `24000/1001`) lasting
@@ -79,12 +81,25 @@ pub mod platform_server {
     pub fn make_clip(path: &Path, rate: &str, seconds: f64, timecode: &str) -> anyhow::Result<()> {
         let status = Command::new("ffmpeg")
             .args(["-v", "error", "-y", "-f", "lavfi", "-i"])
-            .arg(format!("testsrc2=size=320x180:rate={rate}:duration={seconds}"))
+            .arg(format!(
+                "testsrc2=size=320x180:rate={rate}:duration={seconds}"
+            ))
             .args(["-f", "lavfi", "-i"])
-            .arg(format!("sine=frequency=440:sample_rate=48000:duration={seconds}"))
+            .arg(format!(
+                "sine=frequency=440:sample_rate=48000:duration={seconds}"
+            ))
             .args([
-                "-c:v", "libx264", "-preset", "ultrafast", "-pix_fmt", "yuv420p", "-c:a", "aac", "-shortest",
-                "-timecode", timecode,
+                "-c:v",
+                "libx264",
+                "-preset",
+                "ultrafast",
+                "-pix_fmt",
+                "yuv420p",
+                "-c:a",
+                "aac",
+                "-shortest",
+                "-timecode",
+                timecode,
             ])
             .arg(path)
             .status()

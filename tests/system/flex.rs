@@ -33,8 +33,18 @@ struct Running {
 
 fn start() -> anyhow::Result<Running> {
     let media = tempfile::tempdir()?;
-    make_clip(&media.path().join("clip_23976.mp4"), "24000/1001", 4.004, "01:00:00:00")?;
-    make_clip(&media.path().join("clip_2997.mp4"), "30000/1001", 4.004, "00:00:59;00")?;
+    make_clip(
+        &media.path().join("clip_23976.mp4"),
+        "24000/1001",
+        4.004,
+        "01:00:00:00",
+    )?;
+    make_clip(
+        &media.path().join("clip_2997.mp4"),
+        "30000/1001",
+        4.004,
+        "00:00:59;00",
+    )?;
     let seed = fixtures_dir("flex").join("seed.json");
     let server = PlatformServer::start(
         "flex.py",
@@ -45,7 +55,10 @@ fn start() -> anyhow::Result<Running> {
             media.path().to_str().unwrap_or_default(),
         ],
     )?;
-    Ok(Running { server, _media: media })
+    Ok(Running {
+        server,
+        _media: media,
+    })
 }
 
 fn connector_to(base: &str, page_size: u32) -> Arc<FlexConnector> {
@@ -63,7 +76,13 @@ fn password(pair: (&str, &str)) -> Credentials {
 }
 
 /// A documented call as a plain HTTP client makes it.
-async fn raw(base: &str, method: reqwest::Method, path: &str, user: (&str, &str), body: Option<Value>) -> anyhow::Result<Value> {
+async fn raw(
+    base: &str,
+    method: reqwest::Method,
+    path: &str,
+    user: (&str, &str),
+    body: Option<Value>,
+) -> anyhow::Result<Value> {
     let mut request = reqwest::Client::new()
         .request(method, format!("{base}/api{path}"))
         .basic_auth(user.0, Some(user.1))
@@ -74,7 +93,11 @@ async fn raw(base: &str, method: reqwest::Method, path: &str, user: (&str, &str)
             .body(body.to_string());
     }
     let response = request.send().await?;
-    anyhow::ensure!(response.status().is_success(), "{path}: {}", response.status());
+    anyhow::ensure!(
+        response.status().is_success(),
+        "{path}: {}",
+        response.status()
+    );
     Ok(response.json().await?)
 }
 
@@ -176,12 +199,17 @@ async fn flex_conformance() {
 
 async fn signed_in(base: &str, page_size: u32) -> Arc<FlexConnector> {
     let connector = connector_to(base, page_size);
-    connector.authenticate(&password(REVIEWER)).await.expect("sign in");
+    connector
+        .authenticate(&password(REVIEWER))
+        .await
+        .expect("sign in");
     connector
 }
 
 async fn version_named(connector: &FlexConnector, name: &str) -> (Asset, Version) {
-    let (_, asset, version) = conformance::find_asset(connector, name).await.expect("asset");
+    let (_, asset, version) = conformance::find_asset(connector, name)
+        .await
+        .expect("asset");
     (asset, version)
 }
 
@@ -201,7 +229,12 @@ async fn flex_annotation_microseconds_land_on_the_frame_at_23976_and_2997df() {
         let (_, version) = version_named(&connector, name).await;
         let rate = version.media.frame_rate;
         let last = version.media.frame_count.expect("frame count") - 1;
-        for span in [FrameSpan::frame(1), FrameSpan::frame(17), FrameSpan { start: 30, end: 59 }, FrameSpan::frame(last)] {
+        for span in [
+            FrameSpan::frame(1),
+            FrameSpan::frame(17),
+            FrameSpan { start: 30, end: 59 },
+            FrameSpan::frame(last),
+        ] {
             let mut note = conformance::new_note(&version, &format!("{name} {span:?}"), None, None);
             note.frames = Some(span);
             let created = connector.create_note(&note).await.expect("posted");
@@ -221,11 +254,22 @@ async fn flex_annotation_microseconds_land_on_the_frame_at_23976_and_2997df() {
             .expect("annotations");
             let row = stored["annotations"]
                 .as_array()
-                .and_then(|a| a.iter().find(|r| r["id"].to_string() == created.id.as_str()))
+                .and_then(|a| {
+                    a.iter()
+                        .find(|r| r["id"].to_string() == created.id.as_str())
+                })
                 .cloned()
                 .expect("stored annotation");
-            assert_eq!(row["timestampIn"], json!(expected_micros(rate, span.start)), "{name} {span:?}");
-            assert_eq!(row["timestampOut"], json!(expected_micros(rate, span.end + 1)), "{name} {span:?}");
+            assert_eq!(
+                row["timestampIn"],
+                json!(expected_micros(rate, span.start)),
+                "{name} {span:?}"
+            );
+            assert_eq!(
+                row["timestampOut"],
+                json!(expected_micros(rate, span.end + 1)),
+                "{name} {span:?}"
+            );
             assert_eq!(row["originatorContext"], json!("MioAssetReview"));
         }
     }
@@ -242,22 +286,40 @@ async fn flex_matrix_paging_walks_every_page() {
     let connector = signed_in(&running.server.url, 1).await;
     let roots = connector.list_nodes(None).await.expect("accounts");
     assert_eq!(roots.len(), 1);
-    let workspaces = connector.list_nodes(Some(&roots[0].id)).await.expect("workspaces");
+    let workspaces = connector
+        .list_nodes(Some(&roots[0].id))
+        .await
+        .expect("workspaces");
     assert_eq!(workspaces.len(), 1);
-    let collections = connector.list_nodes(Some(&workspaces[0].id)).await.expect("collections");
+    let collections = connector
+        .list_nodes(Some(&workspaces[0].id))
+        .await
+        .expect("collections");
     assert_eq!(collections.len(), 1);
     assert_eq!(collections[0].id.as_str(), REEL);
-    let picks = connector.list_nodes(Some(&collections[0].id)).await.expect("sub-collections");
+    let picks = connector
+        .list_nodes(Some(&collections[0].id))
+        .await
+        .expect("sub-collections");
     assert_eq!(picks.len(), 1);
     assert_eq!(picks[0].name, "Picks");
     // Three items, one per page, then three assets one per page.
-    let assets = connector.list_assets(&RemoteId::new(REEL)).await.expect("assets");
+    let assets = connector
+        .list_assets(&RemoteId::new(REEL))
+        .await
+        .expect("assets");
     let names: Vec<&str> = assets.iter().map(|a| a.name.as_str()).collect();
-    assert_eq!(names, ["A001_C003_23976", "B002_C001_2997DF", "OLD_GRADE_v1"]);
+    assert_eq!(
+        names,
+        ["A001_C003_23976", "B002_C001_2997DF", "OLD_GRADE_v1"]
+    );
     // Archived media cannot be copied, and says why; approval shows as the status.
     let old = &assets[2];
     assert!(!old.offline.allowed);
-    assert_eq!(old.offline.reason.as_deref(), Some("This asset is archived; restore it in Flex first."));
+    assert_eq!(
+        old.offline.reason.as_deref(),
+        Some("This asset is archived; restore it in Flex first.")
+    );
     assert_eq!(assets[1].status.as_deref(), Some("approved"));
     assert!(assets[0].offline.allowed);
 }
@@ -272,25 +334,47 @@ async fn flex_review_session_actions() {
     assert_eq!(reviews.len(), 1);
     let review = reviews[0].id.clone().expect("review id");
     assert_eq!(reviews[0].exclusive, Some(true));
-    let actions = connector.review_actions(&asset.id, &review).await.expect("actions");
+    let actions = connector
+        .review_actions(&asset.id, &review)
+        .await
+        .expect("actions");
     assert!(actions.contains(&"TAKE".to_owned()), "{actions:?}");
-    connector.take_review_action(&asset.id, &review, ReviewAction::Take).await.expect("take");
-    let actions = connector.review_actions(&asset.id, &review).await.expect("actions");
+    connector
+        .take_review_action(&asset.id, &review, ReviewAction::Take)
+        .await
+        .expect("take");
+    let actions = connector
+        .review_actions(&asset.id, &review)
+        .await
+        .expect("actions");
     assert!(actions.contains(&"RELEASE".to_owned()), "{actions:?}");
     // Another user cannot take it while it is taken.
     let otto = connector_to(&base, 100);
-    otto.authenticate(&password(OTHER_USER)).await.expect("otto");
+    otto.authenticate(&password(OTHER_USER))
+        .await
+        .expect("otto");
     let err = otto
         .take_review_action(&asset.id, &review, ReviewAction::Take)
         .await
         .expect_err("taken");
     assert_eq!(err.kind, ErrorKind::Rejected, "{err}");
     // Approving releases it and marks the asset approved, as read back through Flex's own GET.
-    connector.take_review_action(&asset.id, &review, ReviewAction::Approve).await.expect("approve");
-    let stored = raw(&base, reqwest::Method::GET, "/assets/5001", REVIEWER, None).await.expect("asset");
+    connector
+        .take_review_action(&asset.id, &review, ReviewAction::Approve)
+        .await
+        .expect("approve");
+    let stored = raw(&base, reqwest::Method::GET, "/assets/5001", REVIEWER, None)
+        .await
+        .expect("asset");
     assert_eq!(stored["approved"], json!(true));
-    let actions = connector.review_actions(&asset.id, &review).await.expect("actions");
-    assert!(actions.contains(&"TAKE".to_owned()), "approval did not release: {actions:?}");
+    let actions = connector
+        .review_actions(&asset.id, &review)
+        .await
+        .expect("actions");
+    assert!(
+        actions.contains(&"TAKE".to_owned()),
+        "approval did not release: {actions:?}"
+    );
     // Keyframes come with the asset.
     let keyframes = connector.keyframes(&version).await.expect("keyframes");
     assert_eq!(keyframes.len(), 1);
@@ -311,10 +395,16 @@ async fn flex_declares_and_refuses_what_it_lacks() {
         name: "x.mp4".into(),
         comment: None,
     };
-    let err = connector.upload(&request, &|_| {}).await.expect_err("no upload");
+    let err = connector
+        .upload(&request, &|_| {})
+        .await
+        .expect_err("no upload");
     assert_eq!(err.kind, ErrorKind::Unsupported);
     let notes = connector.list_notes(&version).await.expect("notes");
-    let otto = notes.iter().find(|n| n.text == "Boom pole in frame").expect("Otto's annotation");
+    let otto = notes
+        .iter()
+        .find(|n| n.text == "Boom pole in frame")
+        .expect("Otto's annotation");
     assert_eq!(otto.author, "Otto Other");
     assert_eq!(otto.frames, Some(FrameSpan { start: 24, end: 47 }));
     let err = connector
@@ -324,12 +414,24 @@ async fn flex_declares_and_refuses_what_it_lacks() {
     assert_eq!(err.kind, ErrorKind::Unsupported);
     // Editing the text goes through the documented PUT.
     let mine = connector
-        .create_note(&conformance::new_note(&version, "first words", Some(5), None))
+        .create_note(&conformance::new_note(
+            &version,
+            "first words",
+            Some(5),
+            None,
+        ))
         .await
         .expect("note");
-    connector.update_note(&version, &mine.id, "better words").await.expect("edit");
+    connector
+        .update_note(&version, &mine.id, "better words")
+        .await
+        .expect("edit");
     let notes = connector.list_notes(&version).await.expect("notes");
-    assert!(notes.iter().any(|n| n.id == mine.id && n.text == "better words"));
+    assert!(
+        notes
+            .iter()
+            .any(|n| n.id == mine.id && n.text == "better words")
+    );
 }
 
 #[tokio::test]
@@ -337,9 +439,14 @@ async fn flex_server_rate_limit_is_waited_out() {
     let running = start().expect("server");
     let base = running.server.url.clone();
     let connector = signed_in(&base, 100).await;
-    control(&base, "rate_limit", json!({ "per_second": 3 })).await.expect("limit");
+    control(&base, "rate_limit", json!({ "per_second": 3 }))
+        .await
+        .expect("limit");
     for _ in 0..8 {
-        connector.list_nodes(None).await.expect("listing succeeds despite 429s");
+        connector
+            .list_nodes(None)
+            .await
+            .expect("listing succeeds despite 429s");
     }
     let stats: Value = reqwest::get(format!("{base}/__control/stats"))
         .await

@@ -33,8 +33,18 @@ struct Running {
 
 fn start() -> anyhow::Result<Running> {
     let media = tempfile::tempdir()?;
-    make_clip(&media.path().join("clip_23976.mp4"), "24000/1001", 4.004, "01:00:00:00")?;
-    make_clip(&media.path().join("clip_2997.mp4"), "30000/1001", 4.004, "00:00:59;00")?;
+    make_clip(
+        &media.path().join("clip_23976.mp4"),
+        "24000/1001",
+        4.004,
+        "01:00:00:00",
+    )?;
+    make_clip(
+        &media.path().join("clip_2997.mp4"),
+        "30000/1001",
+        4.004,
+        "00:00:59;00",
+    )?;
     let seed = fixtures_dir("moxion").join("seed.json");
     let server = PlatformServer::start(
         "moxion.py",
@@ -72,7 +82,12 @@ fn key(pair: (&str, &str)) -> Credentials {
 
 /// One documented call, as a plain HTTP client would make it (for checks and for the other
 /// user's actions).
-async fn raw(base: &str, endpoint: &str, token: Option<&str>, data: Value) -> anyhow::Result<Value> {
+async fn raw(
+    base: &str,
+    endpoint: &str,
+    token: Option<&str>,
+    data: Value,
+) -> anyhow::Result<Value> {
     let client = reqwest::Client::new();
     let mut request = client
         .post(format!("{base}{endpoint}"))
@@ -88,7 +103,13 @@ async fn raw(base: &str, endpoint: &str, token: Option<&str>, data: Value) -> an
 }
 
 async fn raw_token(base: &str, pair: (&str, &str)) -> anyhow::Result<String> {
-    let answer = raw(base, "/authenticate/api", None, json!({ "api_id": pair.0, "api_key": pair.1 })).await?;
+    let answer = raw(
+        base,
+        "/authenticate/api",
+        None,
+        json!({ "api_id": pair.0, "api_key": pair.1 }),
+    )
+    .await?;
     answer["token"]
         .as_str()
         .map(str::to_owned)
@@ -101,12 +122,19 @@ async fn control(base: &str, action: &str, body: Value) -> anyhow::Result<()> {
         .json(&body)
         .send()
         .await?;
-    anyhow::ensure!(response.status().is_success(), "control {action}: {}", response.status());
+    anyhow::ensure!(
+        response.status().is_success(),
+        "control {action}: {}",
+        response.status()
+    );
     Ok(())
 }
 
 async fn stats(base: &str) -> anyhow::Result<Value> {
-    Ok(reqwest::get(format!("{base}/__control/stats")).await?.json().await?)
+    Ok(reqwest::get(format!("{base}/__control/stats"))
+        .await?
+        .json()
+        .await?)
 }
 
 struct MoxionFixture {
@@ -185,7 +213,11 @@ impl Fixture for MoxionFixture {
         Ok(true)
     }
 
-    async fn server_drawing_time(&self, version: &Version, frame: u64) -> anyhow::Result<Option<f64>> {
+    async fn server_drawing_time(
+        &self,
+        version: &Version,
+        frame: u64,
+    ) -> anyhow::Result<Option<f64>> {
         let token = raw_token(self.base(), REVIEWER).await?;
         let comments = raw(
             self.base(),
@@ -215,7 +247,10 @@ impl Fixture for MoxionFixture {
     async fn rate_cases(&self, connector: &dyn Connector) -> anyhow::Result<Vec<RateCase>> {
         let (_, _, v23) = conformance::find_asset(connector, "A001_C003_23976").await?;
         let (_, _, v29) = conformance::find_asset(connector, "B002_C001_2997DF").await?;
-        anyhow::ensure!(v29.media.start_timecode.is_some_and(|tc| tc.drop_frame), "29.97 clip is not DF");
+        anyhow::ensure!(
+            v29.media.start_timecode.is_some_and(|tc| tc.drop_frame),
+            "29.97 clip is not DF"
+        );
         Ok(vec![
             RateCase {
                 label: "23.976".into(),
@@ -228,7 +263,10 @@ impl Fixture for MoxionFixture {
         ])
     }
 
-    async fn upload_source(&self, _connector: &dyn Connector) -> anyhow::Result<Option<(PathBuf, RemoteId)>> {
+    async fn upload_source(
+        &self,
+        _connector: &dyn Connector,
+    ) -> anyhow::Result<Option<(PathBuf, RemoteId)>> {
         let path = self.running.media.path().join("to-upload.mp4");
         if !path.exists() {
             make_clip(&path, "25", 2.0, "10:00:00:00")?;
@@ -251,14 +289,23 @@ async fn moxion_conformance() {
     report.assert_passed();
     // The DF case really crossed a dropped minute: its notes carry DF labels.
     let token = raw_token(fixture.base(), REVIEWER).await.expect("token");
-    let comments = raw(fixture.base(), "/get/comments", Some(&token), json!({ "asset_id": 61 }))
-        .await
-        .expect("comments");
+    let comments = raw(
+        fixture.base(),
+        "/get/comments",
+        Some(&token),
+        json!({ "asset_id": 61 }),
+    )
+    .await
+    .expect("comments");
     let labels: Vec<&str> = comments
         .as_array()
         .into_iter()
         .flatten()
-        .filter(|c| c["description"].as_str().is_some_and(|d| d.starts_with("conformance: 29.97 DF")))
+        .filter(|c| {
+            c["description"]
+                .as_str()
+                .is_some_and(|d| d.starts_with("conformance: 29.97 DF"))
+        })
         .filter_map(|c| c["marker_timecode"].as_str())
         .collect();
     // Frames 1 and 17 after 00:00:59;00, and frame 119 (the last; 1001 clamped) after minute 1
@@ -270,12 +317,17 @@ async fn moxion_conformance() {
 
 async fn signed_in(base: &str) -> Arc<MoxionConnector> {
     let connector = connector_to(base);
-    connector.authenticate(&key(REVIEWER)).await.expect("sign in");
+    connector
+        .authenticate(&key(REVIEWER))
+        .await
+        .expect("sign in");
     connector
 }
 
 async fn version_named(connector: &MoxionConnector, name: &str) -> (Asset, Version) {
-    let (_, asset, version) = conformance::find_asset(connector, name).await.expect("asset");
+    let (_, asset, version) = conformance::find_asset(connector, name)
+        .await
+        .expect("asset");
     (asset, version)
 }
 
@@ -284,24 +336,51 @@ async fn moxion_device_login_shows_the_code_then_signs_in_once_approved() {
     let running = start().expect("server");
     let base = running.server.url.clone();
     let connector = connector_to(&base);
-    let login = connector.start_device_login().await.expect("device login starts");
+    let login = connector
+        .start_device_login()
+        .await
+        .expect("device login starts");
     assert!(!login.user_code.is_empty());
-    assert!(login.verification_uri.starts_with(&base), "{}", login.verification_uri);
-    assert!(connector.poll_device_login(&login).await.expect("poll").is_none(), "approved before anyone did");
+    assert!(
+        login.verification_uri.starts_with(&base),
+        "{}",
+        login.verification_uri
+    );
+    assert!(
+        connector
+            .poll_device_login(&login)
+            .await
+            .expect("poll")
+            .is_none(),
+        "approved before anyone did"
+    );
     // The person approves the code in the web app, signed in there as Otto.
     let otto = raw_token(&base, OTHER_USER).await.expect("otto");
-    raw(&base, "/authenticate/device/verify/code", Some(&otto), json!({ "user_code": login.user_code }))
-        .await
-        .expect("approve");
-    let session = tokio::time::timeout(Duration::from_secs(20), connector.finish_device_login(&login))
-        .await
-        .expect("approved in time")
-        .expect("signed in");
+    raw(
+        &base,
+        "/authenticate/device/verify/code",
+        Some(&otto),
+        json!({ "user_code": login.user_code }),
+    )
+    .await
+    .expect("approve");
+    let session = tokio::time::timeout(
+        Duration::from_secs(20),
+        connector.finish_device_login(&login),
+    )
+    .await
+    .expect("approved in time")
+    .expect("signed in");
     assert_eq!(session.user_name.as_deref(), Some("Otto Other"));
-    assert!(session.refresh_token.is_none(), "a device token cannot be renewed silently");
+    assert!(
+        session.refresh_token.is_none(),
+        "a device token cannot be renewed silently"
+    );
     assert!(!connector.list_nodes(None).await.expect("browse").is_empty());
     // Expired, it asks the person to sign in again rather than failing in a loop.
-    control(&base, "expire_tokens", json!({})).await.expect("expire");
+    control(&base, "expire_tokens", json!({}))
+        .await
+        .expect("expire");
     let err = connector.list_nodes(None).await.expect_err("expired");
     assert_eq!(err.kind, ErrorKind::LoginRequired, "{err}");
 }
@@ -310,13 +389,22 @@ async fn moxion_device_login_shows_the_code_then_signs_in_once_approved() {
 async fn moxion_offline_rules_are_honoured_with_reasons() {
     let running = start().expect("server");
     let connector = signed_in(&running.server.url).await;
-    let open = connector.list_assets(&RemoteId::new("batch:50")).await.expect("open batch");
+    let open = connector
+        .list_assets(&RemoteId::new("batch:50"))
+        .await
+        .expect("open batch");
     assert_eq!(open.len(), 2);
     assert!(open.iter().all(|a| a.offline.allowed), "{open:?}");
-    let secure = connector.list_assets(&RemoteId::new("batch:51")).await.expect("secure batch");
+    let secure = connector
+        .list_assets(&RemoteId::new("batch:51"))
+        .await
+        .expect("secure batch");
     assert_eq!(secure.len(), 1);
     assert!(!secure[0].offline.allowed);
-    assert_eq!(secure[0].offline.reason.as_deref(), Some("Downloads are denied on this folder."));
+    assert_eq!(
+        secure[0].offline.reason.as_deref(),
+        Some("Downloads are denied on this folder.")
+    );
     // DRM media is refused as media, not mis-played.
     let err = connector
         .media_source(&secure[0].versions[0])
@@ -324,13 +412,19 @@ async fn moxion_offline_rules_are_honoured_with_reasons() {
         .expect_err("DRM media");
     assert_eq!(err.kind, ErrorKind::Unsupported, "{err}");
     // The same asset reached through a share that forbids offline copies.
-    let inbox = connector.list_nodes(Some(&RemoteId::new("inbox"))).await.expect("inbox");
+    let inbox = connector
+        .list_nodes(Some(&RemoteId::new("inbox")))
+        .await
+        .expect("inbox");
     assert_eq!(inbox.len(), 1);
     let shared = connector.list_assets(&inbox[0].id).await.expect("share");
     assert_eq!(shared.len(), 1);
     assert_eq!(shared[0].name, "B002_C001_2997DF");
     assert!(!shared[0].offline.allowed);
-    assert_eq!(shared[0].offline.reason.as_deref(), Some("This share does not allow offline copies."));
+    assert_eq!(
+        shared[0].offline.reason.as_deref(),
+        Some("This share does not allow offline copies.")
+    );
 }
 
 #[tokio::test]
@@ -339,7 +433,10 @@ async fn moxion_other_users_drawings_come_back_as_shapes_or_overlay() {
     let connector = signed_in(&running.server.url).await;
     let (_, v23) = version_named(&connector, "A001_C003_23976").await;
     let notes = connector.list_notes(&v23).await.expect("notes");
-    let otto = notes.iter().find(|n| n.id.as_str() == "80").expect("Otto's note");
+    let otto = notes
+        .iter()
+        .find(|n| n.id.as_str() == "80")
+        .expect("Otto's note");
     assert_eq!(otto.frames, Some(framenote_core::FrameSpan::frame(48)));
     let drawing = otto.drawing.as_ref().expect("drawing");
     let kinds: Vec<&str> = drawing
@@ -361,12 +458,20 @@ async fn moxion_other_users_drawings_come_back_as_shapes_or_overlay() {
 
     let (_, v29) = version_named(&connector, "B002_C001_2997DF").await;
     let notes = connector.list_notes(&v29).await.expect("notes");
-    let curvy = notes.iter().find(|n| n.id.as_str() == "82").expect("curvy note");
+    let curvy = notes
+        .iter()
+        .find(|n| n.id.as_str() == "82")
+        .expect("curvy note");
     // 1.001001 s at 29.97 is frame 30, labelled 00:01:00;02 after the dropped ;00 and ;01.
     assert_eq!(curvy.frames, Some(framenote_core::FrameSpan::frame(30)));
     let overlay = curvy.drawing.as_ref().expect("drawing kept");
     assert!(overlay.shapes.is_empty());
-    assert!(overlay.overlay_svg.as_deref().is_some_and(|s| s.contains("rotate(12")));
+    assert!(
+        overlay
+            .overlay_svg
+            .as_deref()
+            .is_some_and(|s| s.contains("rotate(12"))
+    );
 }
 
 #[tokio::test]
@@ -374,12 +479,20 @@ async fn moxion_platform_rate_code_900_is_waited_out() {
     let running = start().expect("server");
     let base = running.server.url.clone();
     let connector = signed_in(&base).await;
-    control(&base, "rate_limit", json!({ "per_second": 3 })).await.expect("limit");
+    control(&base, "rate_limit", json!({ "per_second": 3 }))
+        .await
+        .expect("limit");
     for _ in 0..8 {
-        connector.list_nodes(None).await.expect("listing succeeds despite the rate code");
+        connector
+            .list_nodes(None)
+            .await
+            .expect("listing succeeds despite the rate code");
     }
     let counters = stats(&base).await.expect("stats");
-    assert!(counters["rate_limited"].as_u64().unwrap_or(0) > 0, "the limit was never hit: {counters}");
+    assert!(
+        counters["rate_limited"].as_u64().unwrap_or(0) > 0,
+        "the limit was never hit: {counters}"
+    );
 }
 
 #[tokio::test]
@@ -387,11 +500,21 @@ async fn moxion_error_code_500_in_the_envelope_is_retried() {
     let running = start().expect("server");
     let base = running.server.url.clone();
     let connector = signed_in(&base).await;
-    control(&base, "fail", json!({ "endpoint": "/get/companies", "count": 2, "mode": "code500" }))
+    control(
+        &base,
+        "fail",
+        json!({ "endpoint": "/get/companies", "count": 2, "mode": "code500" }),
+    )
+    .await
+    .expect("inject");
+    connector
+        .list_nodes(None)
         .await
-        .expect("inject");
-    connector.list_nodes(None).await.expect("third attempt succeeds");
-    assert_eq!(stats(&base).await.expect("stats")["faults_served"], json!(2));
+        .expect("third attempt succeeds");
+    assert_eq!(
+        stats(&base).await.expect("stats")["faults_served"],
+        json!(2)
+    );
     // A write the document marks as failed with a permanent code is not retried.
     let (_, version) = version_named(&connector, "A001_C003_23976").await;
     let mut note = conformance::new_note(&version, "too long", Some(1), None);
@@ -406,8 +529,11 @@ async fn moxion_signed_media_urls_expire_and_are_asked_again() {
     let base = running.server.url.clone();
     let connector = signed_in(&base).await;
     let (_, version) = version_named(&connector, "A001_C003_23976").await;
-    control(&base, "url_ttl", json!({ "seconds": 1 })).await.expect("ttl");
-    let MediaSource::Http { url, .. } = connector.media_source(&version).await.expect("source") else {
+    control(&base, "url_ttl", json!({ "seconds": 1 }))
+        .await
+        .expect("ttl");
+    let MediaSource::Http { url, .. } = connector.media_source(&version).await.expect("source")
+    else {
         panic!("an HTTP platform gave a file");
     };
     let first = reqwest::Client::new()
@@ -419,8 +545,14 @@ async fn moxion_signed_media_urls_expire_and_are_asked_again() {
     assert_eq!(first.status(), 206);
     assert_eq!(first.bytes().await.expect("body").len(), 100);
     tokio::time::sleep(Duration::from_millis(2100)).await;
-    assert_eq!(reqwest::get(&url).await.expect("get").status(), 403, "an expired URL still worked");
-    let MediaSource::Http { url: fresh, .. } = connector.media_source(&version).await.expect("again") else {
+    assert_eq!(
+        reqwest::get(&url).await.expect("get").status(),
+        403,
+        "an expired URL still worked"
+    );
+    let MediaSource::Http { url: fresh, .. } =
+        connector.media_source(&version).await.expect("again")
+    else {
         panic!("an HTTP platform gave a file");
     };
     assert_eq!(reqwest::get(&fresh).await.expect("get").status(), 200);
@@ -438,8 +570,14 @@ async fn moxion_repeated_bad_keys_lock_out_without_waiting_in_line() {
         assert_eq!(err.kind, ErrorKind::LoginRequired, "{err}");
     }
     let started = std::time::Instant::now();
-    let err = connector.authenticate(&key(REVIEWER)).await.expect_err("locked out");
+    let err = connector
+        .authenticate(&key(REVIEWER))
+        .await
+        .expect_err("locked out");
     assert_eq!(err.kind, ErrorKind::RateLimited, "{err}");
     assert_eq!(err.retry_after, Some(Duration::from_secs(15 * 60)));
-    assert!(started.elapsed() < Duration::from_secs(5), "the 15-minute lockout was waited in-line");
+    assert!(
+        started.elapsed() < Duration::from_secs(5),
+        "the 15-minute lockout was waited in-line"
+    );
 }

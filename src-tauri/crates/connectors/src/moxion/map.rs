@@ -648,14 +648,11 @@ pub fn offline_policy(facts: OfflineFacts<'_>) -> OfflinePolicy {
             return denied("This share does not allow offline copies.");
         }
     }
-    if let Some(a) = asset {
-        if a.view_count_remaining.is_some()
+    if asset.is_some_and(|a| {
+        a.view_count_remaining.is_some()
             || a.viewing_restricted.as_ref().is_some_and(|r| !r.is_empty())
-        {
-            return denied(
-                "Viewing is limited by view count or location; it must be checked online.",
-            );
-        }
+    }) {
+        return denied("Viewing is limited by view count or location; it must be checked online.");
     }
     if message.and_then(|m| m.can_be_restricted) == Some(true) {
         return denied("Viewing of this share may be restricted; it must be checked online.");
