@@ -286,6 +286,72 @@ impl Cache {
         node: &RemoteId,
         assets: &[Asset],
     ) -> Result<AssetChanges> {
+        self.apply_assets(account, node, assets, true).await
+    }
+
+    /// Applies an incremental listing of `node` (only assets changed since a cursor): like
+    /// [`Cache::apply_asset_listing`] but nothing is unlinked, since absence means "unchanged".
+    pub async fn apply_asset_changes(
+        &self,
+        account: &AccountId,
+        node: &RemoteId,
+        assets: &[Asset],
+    ) -> Result<AssetChanges> {
+        self.apply_assets(account, node, assets, false).await
+    }
+
+    /// Assets whose notes are not current (new, changed, or a note fetch that failed), with
+    /// their versions, across the account.
+    pub async fn assets_needing_notes(&self, account: &AccountId) -> Result<Vec<RemoteId>> {
+        let ids: Vec<String> = sqlx::query_scalar(
+            "SELECT remote_id FROM assets WHERE account_id = ?1 \
+             AND notes_fingerprint IS NOT fingerprint ORDER BY remote_id",
+        )
+        .bind(&account.0)
+        .fetch_all(&self.pool)
+        .await?;
+        Ok(ids.into_iter().map(RemoteId).collect())
+    }
+
+    /// Versions of many assets at once, grouped by asset (oldest version first).
+    pub async fn versions_of_assets(
+        &self,
+        account: &AccountId,
+        assets: &[RemoteId],
+    ) -> Result<Vec<(RemoteId, Vec<Version>)>> {
+        let ids: Vec<&str> = assets.iter().map(|a| a.0.as_str()).collect();
+        let rows: Vec<VersionRow> = sqlx::query_as(
+            "SELECT remote_id, asset_id, number, label, fps_num, fps_den, tc_frames, tc_num, \
+                 tc_den, tc_drop, first_frame, frame_count, width, height, bytes \
+             FROM versions WHERE account_id = ?1 \
+                 AND asset_id IN (SELECT value FROM json_each(?2)) \
+             ORDER BY asset_id, number, remote_id",
+        )
+        .bind(&account.0)
+        .bind(to_json_text(&ids)?)
+        .fetch_all(&self.pool)
+        .await?;
+        let mut grouped: HashMap<String, Vec<Version>> = HashMap::new();
+        for row in rows {
+            let version = Version::try_from(row)?;
+            grouped
+                .entry(version.asset.0.clone())
+                .or_default()
+                .push(version);
+        }
+        Ok(assets
+            .iter()
+            .map(|a| (a.clone(), grouped.remove(&a.0).unwrap_or_default()))
+            .collect())
+    }
+
+    async fn apply_assets(
+        &self,
+        account: &AccountId,
+        node: &RemoteId,
+        assets: &[Asset],
+        complete: bool,
+    ) -> Result<AssetChanges> {
         let mut fingerprints = Vec::with_capacity(assets.len());
         for asset in assets {
             let bytes = serde_json::to_vec(asset)
@@ -408,27 +474,32 @@ impl Cache {
             .map(|(position, a)| json!({"id": a.id.0, "position": position}))
             .collect();
         let links = to_json_text(&links)?;
-        let unlinked: Vec<String> = sqlx::query_scalar(
-            "DELETE FROM node_assets WHERE account_id = ?1 AND node_id = ?2 \
+        let unlinked: Vec<String> = if !complete {
+            Vec::new()
+        } else {
+            sqlx::query_scalar(
+                "DELETE FROM node_assets WHERE account_id = ?1 AND node_id = ?2 \
              AND asset_id NOT IN (SELECT j.value ->> '$.id' FROM json_each(?3) AS j) \
              RETURNING asset_id",
-        )
-        .bind(&account.0)
-        .bind(&node.0)
-        .bind(&links)
-        .fetch_all(&mut *tx)
-        .await?;
+            )
+            .bind(&account.0)
+            .bind(&node.0)
+            .bind(&links)
+            .fetch_all(&mut *tx)
+            .await?
+        };
         changes.unlinked = unlinked.into_iter().map(RemoteId).collect();
         sqlx::query(
             "INSERT INTO node_assets (account_id, node_id, asset_id, position) \
              SELECT ?1, ?2, j.value ->> '$.id', min(j.value ->> '$.position') \
              FROM json_each(?3) AS j GROUP BY j.value ->> '$.id' \
              ON CONFLICT (account_id, node_id, asset_id) DO UPDATE SET position = excluded.position \
-             WHERE node_assets.position != excluded.position",
+             WHERE ?4 AND node_assets.position != excluded.position",
         )
         .bind(&account.0)
         .bind(&node.0)
         .bind(&links)
+        .bind(complete)
         .execute(&mut *tx)
         .await?;
         tx.commit().await?;

@@ -1,0 +1,389 @@
+//! The engine: one per data folder. It owns the cache, the secret store, one connector per account
+//! (built on demand by a [`ConnectorFactory`] and given its session from the secret store) and the
+//! progress channel; pull, push and offline work are its methods (see `pull.rs`, `push.rs`,
+//! `offline.rs`).
+//!
+//! The shell keeps one `Arc<SyncEngine>`; the CLI opens one per command. Both use the same data
+//! folder layout: `framenote.db`, `media/<account>/…`, `local/<account>/…`, and the secret
+//! fallback file.
+
+use std::collections::HashMap;
+use std::path::{Path, PathBuf};
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use framenote_cache::{AccountRecord, Cache, NewAccount};
+use framenote_connectors::local::{LocalConnector, Probe};
+use framenote_connectors::{Connector, ConnectorError, Credentials, ErrorKind, Session};
+use framenote_core::{AccountId, Platform};
+use tokio::sync::broadcast;
+
+use crate::events::SyncEvent;
+use crate::secrets::{SecretPreference, SecretStore, SecretsStatus};
+use crate::{Result, SyncError};
+
+/// Builds the connector for an account. The shell supplies one (it knows the player's probe and
+/// any platform developer keys); [`standard_factory`] covers the platforms that need nothing more.
+pub type ConnectorFactory = Arc<
+    dyn Fn(&AccountRecord, &Path) -> std::result::Result<Arc<dyn Connector>, ConnectorError>
+        + Send
+        + Sync,
+>;
+
+/// Connectors for the local library, Kitsu, iconik and Flow Capture (Moxion). `data_dir` is the
+/// engine's data folder (the local library keeps its notes under it).
+pub fn standard_factory(probe: Probe) -> ConnectorFactory {
+    Arc::new(move |account: &AccountRecord, data_dir: &Path| {
+        let connector: Arc<dyn Connector> = match account.platform {
+            Platform::Local => Arc::new(LocalConnector::new(
+                PathBuf::from(&account.base_url),
+                data_dir.join("local").join(safe_file_name(&account.id.0)),
+                probe.clone(),
+            )),
+            Platform::Kitsu => Arc::new(framenote_connectors::kitsu::KitsuConnector::new(
+                framenote_connectors::kitsu::KitsuConfig::new(account.base_url.clone()),
+            )?),
+            Platform::Iconik => Arc::new(framenote_connectors::iconik::IconikConnector::new(
+                framenote_connectors::iconik::IconikConfig::new(account.base_url.clone()),
+            )?),
+            Platform::Moxion => Arc::new(framenote_connectors::moxion::MoxionConnector::new(
+                framenote_connectors::moxion::MoxionConfig {
+                    host: account.base_url.clone(),
+                    ..Default::default()
+                },
+            )?),
+            other => {
+                return Err(ConnectorError::unsupported(format!(
+                    "{} accounts need a connector configured by the app",
+                    other.display_name()
+                )));
+            }
+        };
+        Ok(connector)
+    })
+}
+
+/// Tunables. Defaults suit a desktop; tests shorten the retry delays.
+#[derive(Debug, Clone)]
+pub struct SyncConfig {
+    /// Connector calls in flight at once while pulling (listings and notes).
+    pub pull_concurrency: usize,
+    /// Offline downloads at once.
+    pub download_concurrency: usize,
+    /// Most bytes offline copies may take (all accounts); `None` = no limit.
+    pub disk_budget: Option<u64>,
+    /// First outbox retry delay; doubled per attempt, with full jitter.
+    pub retry_base: Duration,
+    /// Longest outbox retry delay.
+    pub retry_max: Duration,
+    /// Longest a single outbox operation may take before it counts as a timeout.
+    pub op_timeout: Duration,
+    /// A full listing (which detects deletions) at least this often; in between, listings are
+    /// incremental where the platform supports it.
+    pub full_listing_every: Duration,
+    /// Which secret storage to use.
+    pub secrets: SecretPreference,
+}
+
+impl Default for SyncConfig {
+    fn default() -> Self {
+        Self {
+            pull_concurrency: 8,
+            download_concurrency: 3,
+            disk_budget: None,
+            retry_base: Duration::from_secs(2),
+            retry_max: Duration::from_secs(600),
+            op_timeout: Duration::from_secs(120),
+            full_listing_every: Duration::from_secs(6 * 3600),
+            secrets: SecretPreference::from_env(),
+        }
+    }
+}
+
+/// The sync engine of one data folder.
+pub struct SyncEngine {
+    pub(crate) cache: Cache,
+    pub(crate) secrets: SecretStore,
+    pub(crate) data_dir: PathBuf,
+    pub(crate) config: SyncConfig,
+    factory: ConnectorFactory,
+    connectors: Mutex<HashMap<AccountId, Arc<dyn Connector>>>,
+    events: broadcast::Sender<SyncEvent>,
+}
+
+impl std::fmt::Debug for SyncEngine {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("SyncEngine")
+            .field("data_dir", &self.data_dir)
+            .field("secrets", self.secrets.status())
+            .finish_non_exhaustive()
+    }
+}
+
+/// The name of the database file inside a data folder.
+pub const DATABASE_FILE: &str = "framenote.db";
+
+impl SyncEngine {
+    /// Opens the engine for `data_dir` (created if needed): the database, the secret store.
+    pub async fn open(
+        data_dir: &Path,
+        factory: ConnectorFactory,
+        config: SyncConfig,
+    ) -> Result<Self> {
+        std::fs::create_dir_all(data_dir)
+            .map_err(|e| SyncError::io(format!("creating {}", data_dir.display()), e))?;
+        let cache = Cache::open(&data_dir.join(DATABASE_FILE)).await?;
+        let secrets = SecretStore::open(data_dir, config.secrets).await?;
+        let (events, _) = broadcast::channel(1024);
+        Ok(Self {
+            cache,
+            secrets,
+            data_dir: data_dir.to_path_buf(),
+            config,
+            factory,
+            connectors: Mutex::new(HashMap::new()),
+            events,
+        })
+    }
+
+    /// The cache, for reads and local writes (notes, pins) by the shell.
+    pub fn cache(&self) -> &Cache {
+        &self.cache
+    }
+
+    /// The data folder.
+    pub fn data_dir(&self) -> &Path {
+        &self.data_dir
+    }
+
+    /// Where secrets are kept.
+    pub fn secrets_status(&self) -> &SecretsStatus {
+        self.secrets.status()
+    }
+
+    /// Progress events from now on.
+    pub fn subscribe(&self) -> broadcast::Receiver<SyncEvent> {
+        self.events.subscribe()
+    }
+
+    pub(crate) fn events_sender(&self) -> broadcast::Sender<SyncEvent> {
+        self.events.clone()
+    }
+
+    pub(crate) fn emit(&self, event: SyncEvent) {
+        // No listener is fine: progress is advisory.
+        let _ = self.events.send(event);
+    }
+
+    /// Signs in to a platform and adds (or updates) the account. The session goes to the secret
+    /// store, the account row (no secrets) to the cache. `id` reuses an existing account.
+    pub async fn login(
+        &self,
+        platform: Platform,
+        base_url: &str,
+        credentials: &Credentials,
+        label: Option<&str>,
+        id: Option<AccountId>,
+    ) -> Result<AccountRecord> {
+        let id = id.unwrap_or_else(|| {
+            AccountId(format!(
+                "{}-{}",
+                platform.key(),
+                &uuid::Uuid::new_v4().simple().to_string()[..12]
+            ))
+        });
+        let probe_record = AccountRecord {
+            id: id.clone(),
+            platform,
+            base_url: base_url.to_string(),
+            user_name: None,
+            label: String::new(),
+            created_at: String::new(),
+            last_sync_at: None,
+            last_sync_error: None,
+        };
+        let connector = (self.factory)(&probe_record, &self.data_dir)
+            .map_err(|e| SyncError::connector(platform, e))?;
+        let session = connector
+            .authenticate(credentials)
+            .await
+            .map_err(|e| SyncError::connector(platform, e))?;
+        // The secret first: an account row without its session would look signed in.
+        self.secrets.save_session(&id, &session).await?;
+        let label = label
+            .map(str::to_string)
+            .unwrap_or_else(|| match &session.user_name {
+                Some(user) => format!("{} — {user}", platform.display_name()),
+                None => platform.display_name().to_string(),
+            });
+        let record = self
+            .cache
+            .upsert_account(&NewAccount {
+                id: id.clone(),
+                platform,
+                base_url: base_url.to_string(),
+                user_name: session.user_name.clone(),
+                label,
+            })
+            .await?;
+        self.lock_connectors().insert(id, connector);
+        Ok(record)
+    }
+
+    /// Forgets an account's session; its cached data and queued work stay.
+    pub async fn logout(&self, account: &AccountId) -> Result<()> {
+        self.lock_connectors().remove(account);
+        self.secrets.delete_session(account).await
+    }
+
+    /// Removes an account, its cache and its session. Refused while notes are unsent unless
+    /// `force`.
+    pub async fn remove_account(&self, account: &AccountId, force: bool) -> Result<()> {
+        self.cache.remove_account(account, force).await?;
+        self.lock_connectors().remove(account);
+        self.secrets.delete_session(account).await?;
+        let media = self.media_dir(account);
+        match std::fs::remove_dir_all(&media) {
+            Ok(()) => Ok(()),
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(()),
+            Err(e) => Err(SyncError::io(format!("removing {}", media.display()), e)),
+        }
+    }
+
+    /// The connector of an account, with its stored session installed.
+    pub async fn connector(&self, account: &AccountId) -> Result<Arc<dyn Connector>> {
+        if let Some(connector) = self.lock_connectors().get(account) {
+            return Ok(connector.clone());
+        }
+        let record = self.cache.account(account).await?;
+        let connector = (self.factory)(&record, &self.data_dir)
+            .map_err(|e| SyncError::connector(record.platform, e))?;
+        match self.secrets.load_session(account).await? {
+            Some(session) => connector.set_session(session),
+            None if record.platform == Platform::Local => {}
+            None => {
+                return Err(SyncError::LoginRequired {
+                    account: account.0.clone(),
+                    message: "no stored session; sign in again".into(),
+                });
+            }
+        }
+        Ok(self
+            .lock_connectors()
+            .entry(account.clone())
+            .or_insert(connector)
+            .clone())
+    }
+
+    /// Stores the connector's session if it changed (the connector refreshes tokens by itself).
+    pub(crate) async fn persist_session(
+        &self,
+        account: &AccountId,
+        connector: &dyn Connector,
+    ) -> Result<()> {
+        let Some(current) = connector.session() else {
+            return Ok(());
+        };
+        let stored = self.secrets.load_session(account).await?;
+        if stored.as_ref() != Some(&current) {
+            self.secrets.save_session(account, &current).await?;
+        }
+        Ok(())
+    }
+
+    /// Maps a connector error to the engine's: sign-in problems become [`SyncError::LoginRequired`]
+    /// (and an event), the rest stay connector errors.
+    pub(crate) fn classify(
+        &self,
+        account: &AccountId,
+        platform: Platform,
+        error: ConnectorError,
+    ) -> SyncError {
+        if error.kind == ErrorKind::LoginRequired {
+            self.emit(SyncEvent::LoginRequired {
+                account: account.clone(),
+                message: error.message.clone(),
+            });
+            return SyncError::LoginRequired {
+                account: account.0.clone(),
+                message: error.message,
+            };
+        }
+        SyncError::connector(platform, error)
+    }
+
+    /// Tries one explicit refresh after an `Unauthorized` that the connector did not handle.
+    pub(crate) async fn refresh_session(
+        &self,
+        account: &AccountId,
+        connector: &dyn Connector,
+    ) -> Result<()> {
+        let session: Session = match connector.session() {
+            Some(session) => session,
+            None => self
+                .secrets
+                .load_session(account)
+                .await?
+                .unwrap_or_default(),
+        };
+        match connector.refresh(&session).await {
+            Ok(fresh) => self.secrets.save_session(account, &fresh).await,
+            Err(e) => Err(self.classify(
+                account,
+                connector.platform(),
+                ConnectorError::new(ErrorKind::LoginRequired, e.message),
+            )),
+        }
+    }
+
+    /// Where an account's offline proxies go.
+    pub fn media_dir(&self, account: &AccountId) -> PathBuf {
+        self.data_dir.join("media").join(safe_file_name(&account.0))
+    }
+
+    fn lock_connectors(&self) -> std::sync::MutexGuard<'_, HashMap<AccountId, Arc<dyn Connector>>> {
+        // A poisoned map only means a panic elsewhere mid-insert; the map itself is intact.
+        self.connectors.lock().unwrap_or_else(|p| p.into_inner())
+    }
+}
+
+/// A platform id made safe as a file name: unsafe characters replaced, and a hash of the original
+/// appended when anything was replaced, so two ids never share a file.
+pub fn safe_file_name(id: &str) -> String {
+    let cleaned: String = id
+        .chars()
+        .map(|c| {
+            if c.is_ascii_alphanumeric() || c == '-' || c == '_' {
+                c
+            } else {
+                '_'
+            }
+        })
+        .take(80)
+        .collect();
+    if cleaned == id {
+        cleaned
+    } else {
+        use sha2::Digest;
+        let digest = sha2::Sha256::digest(id.as_bytes());
+        let hash: String = digest.iter().take(6).map(|b| format!("{b:02x}")).collect();
+        format!("{cleaned}-{hash}")
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::safe_file_name;
+
+    #[test]
+    fn file_names_are_safe_and_distinct() {
+        assert_eq!(safe_file_name("abc-123"), "abc-123");
+        let a = safe_file_name("/media/a b.mov");
+        let b = safe_file_name("/media/a_b.mov");
+        assert!(!a.contains('/') && !a.contains(' '));
+        assert_ne!(
+            a, b,
+            "ids that clean to the same text still get different names"
+        );
+    }
+}
