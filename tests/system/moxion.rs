@@ -6,7 +6,6 @@
 //! Server state is checked through the platform's documented endpoints (`/get/comments`,
 //! `/get/assets`); `/__control/` is used only to inject faults and read request counters.
 
-use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -19,7 +18,9 @@ use framenote_tests::platform_server::{PlatformServer, fixtures_dir, make_clip};
 use serde_json::{Value, json};
 use tokio::sync::OnceCell;
 
-use crate::conformance::{self, Denied, DeniedAction, Expected, Fixture, Proxied, RateCase};
+use crate::conformance::{
+    self, Denied, DeniedAction, Expected, Fixture, Proxied, RateCase, UploadCase,
+};
 
 const REVIEWER: (&str, &str) = ("framenote-test", "k3y-for-tests-only");
 const OTHER_USER: (&str, &str) = ("otto-browser", "otto-web-session");
@@ -266,12 +267,16 @@ impl Fixture for MoxionFixture {
     async fn upload_source(
         &self,
         _connector: &dyn Connector,
-    ) -> anyhow::Result<Option<(PathBuf, RemoteId)>> {
+    ) -> anyhow::Result<Option<UploadCase>> {
         let path = self.running.media.path().join("to-upload.mp4");
         if !path.exists() {
             make_clip(&path, "25", 2.0, "10:00:00:00")?;
         }
-        Ok(Some((path, RemoteId::new("batch:50"))))
+        Ok(Some(UploadCase {
+            path,
+            destination: RemoteId::new("batch:50"),
+            listed_under: RemoteId::new("batch:50"),
+        }))
     }
 }
 
