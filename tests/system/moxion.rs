@@ -586,3 +586,53 @@ async fn moxion_repeated_bad_keys_lock_out_without_waiting_in_line() {
         "the 15-minute lockout was waited in-line"
     );
 }
+
+#[tokio::test]
+async fn moxion_upload_is_refused_where_the_folder_forbids_it_and_notes_can_be_edited() {
+    let running = start().expect("server");
+    let base = running.server.url.clone();
+    let connector = signed_in(&base).await;
+    let path = running.media.path().join("clip_23976.mp4");
+    let request = framenote_connectors::UploadRequest {
+        path,
+        destination: RemoteId::new("batch:51"),
+        name: "refused.mp4".into(),
+        comment: None,
+    };
+    let err = connector
+        .upload(&request, &|_| {})
+        .await
+        .expect_err("the secure folder takes no uploads");
+    assert_eq!(err.kind, ErrorKind::Forbidden, "{err}");
+    // A note's text is edited in place (`/update/comment`), as read back by `/get/comments`.
+    let (_, version) = version_named(&connector, "A001_C003_23976").await;
+    let note = connector
+        .create_note(&conformance::new_note(
+            &version,
+            "first words",
+            Some(5),
+            None,
+        ))
+        .await
+        .expect("note");
+    connector
+        .update_note(&version, &note.id, "better words")
+        .await
+        .expect("edit");
+    let token = raw_token(&base, REVIEWER).await.expect("token");
+    let comments = raw(
+        &base,
+        "/get/comments",
+        Some(&token),
+        json!({ "asset_id": 60 }),
+    )
+    .await
+    .expect("comments");
+    let stored = comments
+        .as_array()
+        .and_then(|c| c.iter().find(|c| c["id"].to_string() == note.id.as_str()))
+        .cloned()
+        .expect("stored comment");
+    assert_eq!(stored["description"], json!("better words"));
+    assert_eq!(stored["marker_time"].as_f64(), Some(5.0 * 1001.0 / 24000.0));
+}
