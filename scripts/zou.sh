@@ -5,7 +5,8 @@
 #   scripts/zou.sh start [--watch PID]  fresh PostgreSQL + Redis + Zou API + event stream in
 #                                       $ZOU_DATA; prints the chosen ports as KEY=VALUE lines.
 #                                       With --watch, a watchdog stops everything when PID exits
-#                                       (the test binary), even if it crashed.
+#                                       (the test binary), even if it crashed, and deletes
+#                                       $ZOU_DATA unless ZOU_KEEP_DATA=1.
 #   scripts/zou.sh stop                 stops what `start` started, by PID files only
 #   scripts/zou.sh status               which of those PIDs are alive
 #
@@ -168,6 +169,9 @@ cmd_watch() {
   while kill -0 "$pid" 2>/dev/null; do sleep 1; done
   rm -f "$DATA/logs/watchdog.pid"
   cmd_stop
+  # A throw-away server for one test run: drop its database and previews too, unless asked to
+  # keep them for a post-mortem (ZOU_KEEP_DATA=1).
+  if [ "${ZOU_KEEP_DATA:-0}" != "1" ]; then rm -rf "$DATA"; fi
 }
 
 stop_pidfile() { # pidfile name

@@ -69,6 +69,7 @@ pub fn shot_name(fps: &str) -> String {
     match fps {
         "24" => "SH024".to_owned(),
         "23.976" => "SH023".to_owned(),
+        "23.976 status" => "SH023S".to_owned(),
         _ => "SH029".to_owned(),
     }
 }
@@ -401,33 +402,47 @@ async fn seed(admin: &Admin, data_dir: &Path) -> anyhow::Result<Seed> {
             )
             .await?;
         let shot_id = id(&shot)?;
-        let task = admin
-            .post(
-                "/data/tasks",
-                json!({"project_id": pid, "entity_id": shot_id, "task_type_id": animation_id,
-                       "task_status_id": status["todo"], "name": "main", "assignees": [artist_id]}),
+        let (task_id, preview_id) = reviewable_task(
+            admin,
+            &pid,
+            &shot_id,
+            &animation_id,
+            &status,
+            &artist_id,
+            &media_dir,
+            ffmpeg_rate,
+        )
+        .await?;
+        if fps == "23.976" {
+            // A task of its own for the status-change test: a retake moves it out of "to check".
+            let shot = admin
+                .post(
+                    &format!("/data/projects/{pid}/shots"),
+                    json!({"name": shot_name("23.976 status"), "sequence_id": id(&sequence)?, "nb_frames": 96,
+                           "data": {"frame_in": 1001, "frame_out": 1096}}),
+                )
+                .await?;
+            let (task_id, preview_id) = reviewable_task(
+                admin,
+                &pid,
+                &id(&shot)?,
+                &animation_id,
+                &status,
+                &artist_id,
+                &media_dir,
+                ffmpeg_rate,
             )
             .await?;
-        let task_id = id(&task)?;
-        // The artist's delivery: a comment that asks for review, with revision 1 attached.
-        let comment = admin
-            .post(
-                &format!("/actions/tasks/{task_id}/comment"),
-                json!({"task_status_id": status["wfa"], "comment": "Blocking pass v1, please review"}),
-            )
-            .await?;
-        let preview = admin
-            .post(
-                &format!(
-                    "/actions/tasks/{task_id}/comments/{}/add-preview",
-                    id(&comment)?
-                ),
-                json!({}),
-            )
-            .await?;
-        let preview_id = id(&preview)?;
-        let movie = make_movie(&media_dir, ffmpeg_rate, 4).await?;
-        admin.upload_preview(&preview_id, &movie).await?;
+            projects.insert(
+                "23.976 status".to_owned(),
+                SeedProject {
+                    id: pid.clone(),
+                    task_id,
+                    preview_id,
+                    upload_task_id: String::new(),
+                },
+            );
+        }
         // An empty task waiting for review, where the upload step adds revision 1.
         let upload_shot = admin
             .post(
@@ -453,4 +468,46 @@ async fn seed(admin: &Admin, data_dir: &Path) -> anyhow::Result<Seed> {
         );
     }
     Ok(Seed { status, projects })
+}
+
+/// A task on `shot` assigned to the artist, with revision 1 delivered by a comment that asks
+/// for review (status `wfa`), so that it shows in the supervisor's "to check" list.
+#[allow(clippy::too_many_arguments)]
+async fn reviewable_task(
+    admin: &Admin,
+    project: &str,
+    shot: &str,
+    task_type: &str,
+    status: &HashMap<String, String>,
+    artist: &str,
+    media_dir: &Path,
+    ffmpeg_rate: &str,
+) -> anyhow::Result<(String, String)> {
+    let task = admin
+        .post(
+            "/data/tasks",
+            json!({"project_id": project, "entity_id": shot, "task_type_id": task_type,
+                   "task_status_id": status["todo"], "name": "main", "assignees": [artist]}),
+        )
+        .await?;
+    let task_id = id(&task)?;
+    let comment = admin
+        .post(
+            &format!("/actions/tasks/{task_id}/comment"),
+            json!({"task_status_id": status["wfa"], "comment": "Blocking pass v1, please review"}),
+        )
+        .await?;
+    let preview = admin
+        .post(
+            &format!(
+                "/actions/tasks/{task_id}/comments/{}/add-preview",
+                id(&comment)?
+            ),
+            json!({}),
+        )
+        .await?;
+    let preview_id = id(&preview)?;
+    let movie = make_movie(media_dir, ffmpeg_rate, 4).await?;
+    admin.upload_preview(&preview_id, &movie).await?;
+    Ok((task_id, preview_id))
 }

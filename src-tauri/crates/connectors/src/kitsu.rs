@@ -651,7 +651,8 @@ impl Connector for KitsuConnector {
             (Some(found), _) => found,
             (None, Some(parent)) => {
                 let body = json!({"text": mapping::text_with_marker(&note.text, &Marker { f: None, ..marker.clone() })});
-                let comment: ZComment = self
+                // Zou answers with the reply itself (id, date, person_id, text).
+                let reply: mapping::ZReply = self
                     .call(
                         Method::POST,
                         &format!("/data/tasks/{task_id}/comments/{parent}/reply"),
@@ -659,20 +660,6 @@ impl Connector for KitsuConnector {
                         Retry::Unsafe,
                     )
                     .await?;
-                let reply = comment
-                    .replies
-                    .iter()
-                    .rev()
-                    .find(|r| {
-                        mapping::split_marker(r.text.as_deref().unwrap_or(""))
-                            .1
-                            .is_some_and(|m| m.id == note.client_id)
-                    })
-                    .ok_or_else(|| {
-                        ConnectorError::bad_response(
-                            "Kitsu reply answer does not contain the reply",
-                        )
-                    })?;
                 (reply.id.clone(), Some(parent.to_string()))
             }
             (None, None) => {
