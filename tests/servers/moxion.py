@@ -27,6 +27,7 @@ import json
 import os
 import re
 import secrets
+import socket
 import subprocess
 import sys
 import threading
@@ -94,7 +95,7 @@ def same_id(a, b):
 
 
 class State:
-    def __init__(self, seed_path, media_dir, token_ttl, device_interval):
+    def __init__(self, seed_path, media_dir, token_ttl, device_interval, extra_assets=0):
         with open(seed_path) as f:
             seed = json.load(f)
         self.seed_dir = os.path.dirname(os.path.abspath(seed_path))
@@ -125,6 +126,7 @@ class State:
             if os.path.isfile(path):
                 f["used_bytes"] = os.path.getsize(path)
         self.activity = []
+        self.generate_assets(extra_assets)
         self.tokens = {}  # token -> {"user_id", "expires_at"}
         self.devices = {}  # device_code -> {"user_code", "expires_at", "user_id"}
         self.failed_logins = 0
@@ -136,6 +138,15 @@ class State:
         self.recent = {}  # token -> [timestamps]
         self.faults = []  # [{"endpoint", "count", "mode"}]
         self.stats = {"requests": {}, "rate_limited": 0, "faults_served": 0, "media_ranges": 0}
+
+    def generate_assets(self, count):
+        """Test-only volume: `count` more assets in batch 50, each with a copy of file 70's facts."""
+        template_asset = next(a for a in self.assets if a["id"] == 60)
+        template_file = next(f for f in self.files if f["id"] == 70)
+        for n in range(count):
+            asset = dict(template_asset, id=100000 + n, uuid=str(uuid.uuid4()), name="GEN_%05d" % n)
+            self.assets.append(asset)
+            self.files.append(dict(template_file, id=200000 + n, asset_id=asset["id"]))
 
     def new_id(self):
         self.next_id += 1
@@ -821,6 +832,12 @@ class Handler(BaseHTTPRequestHandler):
     protocol_version = "HTTP/1.1"
     state = None  # set at start
 
+    def setup(self):
+        super().setup()
+        # Headers and body go out as separate writes: without TCP_NODELAY, Nagle's algorithm and
+        # the client's delayed ACK add ~40 ms to every keep-alive request.
+        self.connection.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+
     def log_message(self, fmt, *args):  # quiet: the tests read results, not logs
         pass
 
@@ -1009,8 +1026,9 @@ def main():
     ap.add_argument("--media-dir", required=True)
     ap.add_argument("--token-ttl", type=int, default=3600)
     ap.add_argument("--device-interval", type=int, default=1)
+    ap.add_argument("--extra-assets", type=int, default=0, help="generated assets in batch 50 (benchmarks)")
     args = ap.parse_args()
-    state = State(args.seed, args.media_dir, args.token_ttl, args.device_interval)
+    state = State(args.seed, args.media_dir, args.token_ttl, args.device_interval, args.extra_assets)
     server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
     Handler.state = state
     state.base_url = "http://127.0.0.1:%d" % server.server_address[1]

@@ -33,6 +33,10 @@ struct Running {
 }
 
 fn start() -> anyhow::Result<Running> {
+    start_with(&[])
+}
+
+fn start_with(extra: &[&str]) -> anyhow::Result<Running> {
     let media = tempfile::tempdir()?;
     make_clip(
         &media.path().join("clip_23976.mp4"),
@@ -54,7 +58,10 @@ fn start() -> anyhow::Result<Running> {
             seed.to_str().unwrap_or_default(),
             "--media-dir",
             media.path().to_str().unwrap_or_default(),
-        ],
+        ]
+        .into_iter()
+        .chain(extra.iter().copied())
+        .collect::<Vec<_>>(),
     )?;
     Ok(Running { server, media })
 }
@@ -635,4 +642,74 @@ async fn moxion_upload_is_refused_where_the_folder_forbids_it_and_notes_can_be_e
         .expect("stored comment");
     assert_eq!(stored["description"], json!("better words"));
     assert_eq!(stored["marker_time"].as_f64(), Some(5.0 * 1001.0 / 24000.0));
+}
+
+/// Benchmark, not a test: `cargo test -p framenote-tests --test system moxion_bench -- --ignored
+/// --nocapture`. Prints (1) the time to list a 300-asset batch with each asset's files fetched
+/// four at a time (the default) against one at a time (the reference, same server, same run),
+/// and (2) the cost of turning another user's SVG drawing into shapes against parsing the same
+/// shapes from JSON (the reference).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+#[ignore = "benchmark: prints figures, asserts nothing about speed"]
+async fn moxion_bench_listing_and_svg() {
+    let running = start_with(&["--extra-assets", "300"]).expect("server");
+    let base = running.server.url.clone();
+    let mut timings = Vec::new();
+    for parallel in [1usize, 4] {
+        let mut config = config(&base);
+        config.parallel_requests = parallel;
+        let connector = MoxionConnector::new(config).expect("client");
+        connector
+            .authenticate(&key(REVIEWER))
+            .await
+            .expect("sign in");
+        // One warm-up listing, then the best of three.
+        let batch = RemoteId::new("batch:50");
+        let mut best = Duration::MAX;
+        for round in 0..4 {
+            let started = std::time::Instant::now();
+            let assets = connector.list_assets(&batch).await.expect("listing");
+            assert_eq!(assets.len(), 302);
+            if round > 0 {
+                best = best.min(started.elapsed());
+            }
+        }
+        timings.push((parallel, best));
+    }
+    let reference = timings[0].1.as_secs_f64();
+    for (parallel, best) in &timings {
+        println!(
+            "moxion list_assets, 302 assets, files {parallel} at a time: {:.1} ms ({:.2}x the one-at-a-time reference)",
+            best.as_secs_f64() * 1000.0,
+            best.as_secs_f64() / reference
+        );
+    }
+
+    let svg =
+        std::fs::read_to_string(fixtures_dir("moxion").join("indicator_simple.svg")).expect("svg");
+    let drawing = framenote_connectors::moxion::drawing::from_svg(&svg).expect("drawing");
+    let json = serde_json::to_string(&drawing).expect("json");
+    const ROUNDS: u32 = 5_000;
+    let started = std::time::Instant::now();
+    for _ in 0..ROUNDS {
+        std::hint::black_box(framenote_connectors::moxion::drawing::from_svg(
+            std::hint::black_box(&svg),
+        ));
+    }
+    let svg_each = started.elapsed() / ROUNDS;
+    let started = std::time::Instant::now();
+    for _ in 0..ROUNDS {
+        let parsed: framenote_core::Drawing =
+            serde_json::from_str(std::hint::black_box(&json)).expect("json");
+        std::hint::black_box(parsed);
+    }
+    let json_each = started.elapsed() / ROUNDS;
+    println!(
+        "SVG drawing (5 shapes, {} bytes) -> shapes: {:.1} µs each; same shapes from JSON ({} bytes, reference): {:.1} µs; ratio {:.1}x",
+        svg.len(),
+        svg_each.as_secs_f64() * 1e6,
+        json.len(),
+        json_each.as_secs_f64() * 1e6,
+        svg_each.as_secs_f64() / json_each.as_secs_f64()
+    );
 }
