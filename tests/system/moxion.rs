@@ -713,3 +713,50 @@ async fn moxion_bench_listing_and_svg() {
         svg_each.as_secs_f64() / json_each.as_secs_f64()
     );
 }
+
+#[tokio::test]
+async fn moxion_expired_presigned_part_urls_are_asked_again_then_the_upload_is_aborted() {
+    let running = start().expect("server");
+    let base = running.server.url.clone();
+    let connector = signed_in(&base).await;
+    let path = running.media.path().join("small.mp4");
+    make_clip(&path, "25", 1.0, "00:00:00:00").expect("clip");
+    // Every presigned URL is already expired when it is used.
+    control(&base, "url_ttl", json!({ "seconds": 0 }))
+        .await
+        .expect("ttl");
+    let request = framenote_connectors::UploadRequest {
+        path: path.clone(),
+        destination: RemoteId::new("batch:50"),
+        name: "expired.mp4".into(),
+        comment: None,
+    };
+    let err = connector
+        .upload(&request, &|_| {})
+        .await
+        .expect_err("expired URLs");
+    assert_eq!(err.kind, ErrorKind::Forbidden, "{err}");
+    let counters = stats(&base).await.expect("stats");
+    assert_eq!(
+        counters["requests"]["/upload/asset/part"],
+        json!(2),
+        "one new URL was asked for"
+    );
+    assert_eq!(
+        counters["requests"]["/upload/asset/abort"],
+        json!(1),
+        "the multipart upload was aborted"
+    );
+    // With URLs that last, the same file goes up in several parts and is listed.
+    control(&base, "url_ttl", json!({ "seconds": 300 }))
+        .await
+        .expect("ttl");
+    let size = std::fs::metadata(&path).expect("size").len();
+    let version = connector.upload(&request, &|_| {}).await.expect("upload");
+    assert_eq!(version.media.frame_rate, FrameRate::FPS_25);
+    assert_eq!(version.media.bytes, Some(size));
+    assert!(
+        size > 64 * 1024,
+        "the clip should span several 64 KiB parts"
+    );
+}
