@@ -256,7 +256,7 @@ async fn flex_annotation_microseconds_land_on_the_frame_at_23976_and_2997df() {
                 .as_array()
                 .and_then(|a| {
                     a.iter()
-                        .find(|r| r["id"].to_string() == created.id.as_str())
+                        .find(|r| r["id"].as_u64() == created.id.as_str().parse::<u64>().ok())
                 })
                 .cloned()
                 .expect("stored annotation");

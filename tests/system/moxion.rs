@@ -243,8 +243,7 @@ impl Fixture for MoxionFixture {
             .flatten()
             .filter(|c| c["has_drawing"] == json!(true))
             .filter_map(|c| c["marker_time"].as_f64())
-            .filter(|t| (t - start).abs() < half)
-            .last())
+            .rfind(|t| (t - start).abs() < half))
     }
 
     fn platform_time_of(&self, rate: FrameRate, frame: u64) -> Option<f64> {
@@ -637,7 +636,10 @@ async fn moxion_upload_is_refused_where_the_folder_forbids_it_and_notes_can_be_e
     .expect("comments");
     let stored = comments
         .as_array()
-        .and_then(|c| c.iter().find(|c| c["id"].to_string() == note.id.as_str()))
+        .and_then(|c| {
+            c.iter()
+                .find(|c| c["id"].as_u64() == note.id.as_str().parse::<u64>().ok())
+        })
         .cloned()
         .expect("stored comment");
     assert_eq!(stored["description"], json!("better words"));
