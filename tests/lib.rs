@@ -10,7 +10,7 @@ pub mod e2e;
 pub mod platform_server {
     use std::io::{BufRead, BufReader};
     use std::path::{Path, PathBuf};
-    use std::process::{Child, Command, Stdio};
+    use std::process::{Child, ChildStdin, Command, Stdio};
 
     use anyhow::Context;
 
@@ -19,6 +19,9 @@ pub mod platform_server {
         /// `http://127.0.0.1:PORT`.
         pub url: String,
         child: Child,
+        /// Held open for the server's life: a server started with `--exit-with-stdin` stops by
+        /// itself when this closes, even if the test process is killed before `drop` runs.
+        _stdin: Option<ChildStdin>,
     }
 
     impl PlatformServer {
@@ -28,7 +31,7 @@ pub mod platform_server {
             let mut child = Command::new("python3")
                 .arg(&path)
                 .args(args)
-                .stdin(Stdio::null())
+                .stdin(Stdio::piped())
                 .stdout(Stdio::piped())
                 .stderr(Stdio::inherit())
                 .spawn()
@@ -44,9 +47,11 @@ pub mod platform_server {
                     anyhow::bail!("{script} printed {line:?} instead of a port");
                 }
             };
+            let stdin = child.stdin.take();
             Ok(Self {
                 url: format!("http://127.0.0.1:{port}"),
                 child,
+                _stdin: stdin,
             })
         }
 

@@ -450,10 +450,14 @@ def main():
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--seed", required=True)
     ap.add_argument("--media-dir", required=True)
+    ap.add_argument("--exit-with-stdin", action="store_true", help="stop when stdin closes")
     args = ap.parse_args()
     Handler.state = State(args.seed, args.media_dir)
     server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
     print(server.server_address[1], flush=True)
+    if args.exit_with_stdin:
+        # The test process holds our stdin: when it ends, even killed, the pipe closes and so do we.
+        threading.Thread(target=lambda: (sys.stdin.read(), os._exit(0)), daemon=True).start()
     try:
         server.serve_forever()
     except KeyboardInterrupt:

@@ -1027,12 +1027,16 @@ def main():
     ap.add_argument("--token-ttl", type=int, default=3600)
     ap.add_argument("--device-interval", type=int, default=1)
     ap.add_argument("--extra-assets", type=int, default=0, help="generated assets in batch 50 (benchmarks)")
+    ap.add_argument("--exit-with-stdin", action="store_true", help="stop when stdin closes")
     args = ap.parse_args()
     state = State(args.seed, args.media_dir, args.token_ttl, args.device_interval, args.extra_assets)
     server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
     Handler.state = state
     state.base_url = "http://127.0.0.1:%d" % server.server_address[1]
     print(server.server_address[1], flush=True)
+    if args.exit_with_stdin:
+        # The test process holds our stdin: when it ends, even killed, the pipe closes and so do we.
+        threading.Thread(target=lambda: (sys.stdin.read(), os._exit(0)), daemon=True).start()
     try:
         server.serve_forever()
     except KeyboardInterrupt:

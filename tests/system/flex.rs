@@ -53,6 +53,7 @@ fn start() -> anyhow::Result<Running> {
             seed.to_str().unwrap_or_default(),
             "--media-dir",
             media.path().to_str().unwrap_or_default(),
+            "--exit-with-stdin",
         ],
     )?;
     Ok(Running {

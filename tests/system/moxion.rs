@@ -58,6 +58,7 @@ fn start_with(extra: &[&str]) -> anyhow::Result<Running> {
             seed.to_str().unwrap_or_default(),
             "--media-dir",
             media.path().to_str().unwrap_or_default(),
+            "--exit-with-stdin",
         ]
         .into_iter()
         .chain(extra.iter().copied())
