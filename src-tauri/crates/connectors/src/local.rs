@@ -545,25 +545,42 @@ impl Connector for LocalConnector {
             let _ = tokio::fs::remove_file(&temp).await;
             return Err(e);
         }
-        // Never overwrite a file already in the library: pick "name (2).ext" and so on.
-        let mut n = 2;
-        while tokio::fs::try_exists(&target).await.unwrap_or(true) {
-            let stem = Path::new(&request.name)
-                .file_stem()
-                .map(|s| s.to_string_lossy().into_owned())
-                .unwrap_or_default();
-            let ext = Path::new(&request.name)
-                .extension()
-                .map(|s| s.to_string_lossy().into_owned())
-                .unwrap_or_default();
-            target = self.root.join(format!("{stem} ({n}).{ext}"));
-            n += 1;
+        // Never overwrite a file already in the library: "name (2).ext" and so on. A hard link
+        // fails when the name exists, so the check and the claim are one atomic step; the
+        // temporary name is then removed, leaving exactly one complete file.
+        let stem = Path::new(&request.name)
+            .file_stem()
+            .map(|s| s.to_string_lossy().into_owned())
+            .unwrap_or_default();
+        let ext = Path::new(&request.name)
+            .extension()
+            .map(|s| s.to_string_lossy().into_owned())
+            .unwrap_or_default();
+        let mut claimed = None;
+        for n in 1..=1000 {
+            if n > 1 {
+                target = self.root.join(format!("{stem} ({n}).{ext}"));
+            }
+            match tokio::fs::hard_link(&temp, &target).await {
+                Ok(()) => {
+                    claimed = Some(());
+                    break;
+                }
+                Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => continue,
+                Err(e) => {
+                    let _ = tokio::fs::remove_file(&temp).await;
+                    return Err(ConnectorError::io(
+                        format!("moving the upload to {}", target.display()),
+                        &e,
+                    ));
+                }
+            }
         }
-        if let Err(e) = tokio::fs::rename(&temp, &target).await {
-            let _ = tokio::fs::remove_file(&temp).await;
-            return Err(ConnectorError::io(
-                format!("moving the upload to {}", target.display()),
-                &e,
+        let _ = tokio::fs::remove_file(&temp).await;
+        if claimed.is_none() {
+            return Err(ConnectorError::new(
+                ErrorKind::Rejected,
+                format!("no free name for {} in the library", request.name),
             ));
         }
         let name = target
@@ -579,5 +596,183 @@ impl Connector for LocalConnector {
             .into_iter()
             .next()
             .ok_or_else(|| ConnectorError::new(ErrorKind::Io, "uploaded file has no version"))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use framenote_core::FrameRate;
+
+    /// A probe that reads nothing but refuses files named `broken*`, like a real one would.
+    fn probe() -> Probe {
+        Arc::new(|path: &Path| {
+            let name = path
+                .file_name()
+                .map(|n| n.to_string_lossy().into_owned())
+                .unwrap_or_default();
+            if name.starts_with("broken") {
+                return Err("not a movie".to_owned());
+            }
+            Ok(MediaInfo {
+                frame_rate: FrameRate::new(24, 1),
+                start_timecode: None,
+                first_frame: 0,
+                frame_count: Some(48),
+                width: Some(320),
+                height: Some(180),
+                bytes: None,
+            })
+        })
+    }
+
+    fn library() -> (tempfile::TempDir, tempfile::TempDir, LocalConnector) {
+        let media = tempfile::tempdir().unwrap();
+        let state = tempfile::tempdir().unwrap();
+        for name in ["a.mp4", "B.MOV", "broken.mp4", ".hidden.mp4", "readme.txt"] {
+            std::fs::write(media.path().join(name), b"bytes").unwrap();
+        }
+        let connector = LocalConnector::new(media.path(), state.path().join("state"), probe());
+        (media, state, connector)
+    }
+
+    fn note(version: &Version, client_id: &str) -> NewNote {
+        NewNote {
+            client_id: client_id.to_owned(),
+            version: version.clone(),
+            parent: None,
+            text: "look".to_owned(),
+            frames: Some(FrameSpan::frame(3)),
+            drawing: None,
+            status: None,
+        }
+    }
+
+    #[tokio::test]
+    async fn lists_media_only_and_skips_unreadable_files() {
+        let (_media, _state, lib) = library();
+        let assets = lib.list_assets(&RemoteId::new(ROOT_ID)).await.unwrap();
+        let names: Vec<&str> = assets.iter().map(|a| a.name.as_str()).collect();
+        assert_eq!(names, ["B.MOV", "a.mp4"]);
+        assert_eq!(assets[0].versions[0].media.bytes, Some(5));
+        assert_eq!(
+            lib.list_assets(&RemoteId::new("elsewhere"))
+                .await
+                .unwrap_err()
+                .kind,
+            ErrorKind::NotFound
+        );
+    }
+
+    #[tokio::test]
+    async fn notes_are_idempotent_and_kept_outside_the_media_folder() {
+        let (media, state, lib) = library();
+        let version =
+            lib.list_assets(&RemoteId::new(ROOT_ID)).await.unwrap()[1].versions[0].clone();
+        let first = lib.create_note(&note(&version, "c1")).await.unwrap();
+        let again = lib.create_note(&note(&version, "c1")).await.unwrap();
+        assert_eq!(first.id, again.id);
+        assert_eq!(lib.list_notes(&version).await.unwrap().len(), 1);
+        assert!(state.path().join("state").join(NOTES_FILE).is_file());
+        assert!(!media.path().join(NOTES_FILE).exists());
+        // A reply to a note that does not exist is refused, and nothing is written.
+        let mut orphan = note(&version, "c2");
+        orphan.parent = Some(RemoteId::new("nope"));
+        assert_eq!(
+            lib.create_note(&orphan).await.unwrap_err().kind,
+            ErrorKind::NotFound
+        );
+        assert_eq!(lib.list_notes(&version).await.unwrap().len(), 1);
+    }
+
+    #[tokio::test]
+    async fn a_damaged_notes_file_is_a_clear_error_and_is_not_overwritten() {
+        let (_media, state, lib) = library();
+        let version =
+            lib.list_assets(&RemoteId::new(ROOT_ID)).await.unwrap()[0].versions[0].clone();
+        std::fs::create_dir_all(state.path().join("state")).unwrap();
+        std::fs::write(state.path().join("state").join(NOTES_FILE), b"{ not json").unwrap();
+        assert_eq!(
+            lib.list_notes(&version).await.unwrap_err().kind,
+            ErrorKind::BadResponse
+        );
+        assert_eq!(
+            lib.create_note(&note(&version, "c1"))
+                .await
+                .unwrap_err()
+                .kind,
+            ErrorKind::BadResponse
+        );
+        assert_eq!(
+            std::fs::read(state.path().join("state").join(NOTES_FILE)).unwrap(),
+            b"{ not json"
+        );
+    }
+
+    #[tokio::test]
+    async fn names_that_leave_the_folder_are_refused() {
+        let (_media, _state, lib) = library();
+        let mut version =
+            lib.list_assets(&RemoteId::new(ROOT_ID)).await.unwrap()[0].versions[0].clone();
+        for evil in ["../etc/passwd", "..", "a/b.mp4", ".hidden.mp4", ""] {
+            version.id = RemoteId::new(evil);
+            assert_eq!(
+                lib.media_source(&version).await.unwrap_err().kind,
+                ErrorKind::Rejected,
+                "{evil}"
+            );
+        }
+    }
+
+    #[tokio::test]
+    async fn upload_copies_atomically_without_overwriting() {
+        let (media, _state, lib) = library();
+        let source = tempfile::NamedTempFile::new().unwrap();
+        std::fs::write(source.path(), vec![7u8; 3 << 20]).unwrap();
+        let request = UploadRequest {
+            path: source.path().to_owned(),
+            destination: RemoteId::new(ROOT_ID),
+            name: "a.mp4".to_owned(),
+            comment: None,
+        };
+        let seen = std::sync::atomic::AtomicU64::new(0);
+        let version = lib
+            .upload(&request, &|n| {
+                seen.store(n, std::sync::atomic::Ordering::Relaxed)
+            })
+            .await
+            .unwrap();
+        assert_eq!(
+            version.id.as_str(),
+            "a (2).mp4",
+            "the existing a.mp4 is kept"
+        );
+        assert_eq!(std::fs::read(media.path().join("a.mp4")).unwrap(), b"bytes");
+        assert_eq!(
+            std::fs::metadata(media.path().join("a (2).mp4"))
+                .unwrap()
+                .len(),
+            3 << 20
+        );
+        assert_eq!(seen.load(std::sync::atomic::Ordering::Relaxed), 3 << 20);
+        let leftovers = std::fs::read_dir(media.path())
+            .unwrap()
+            .filter(|e| {
+                e.as_ref()
+                    .unwrap()
+                    .file_name()
+                    .to_string_lossy()
+                    .contains("framenote-upload")
+            })
+            .count();
+        assert_eq!(leftovers, 0, "no temporary file left behind");
+        let bad = UploadRequest {
+            name: "notes.txt".to_owned(),
+            ..request
+        };
+        assert_eq!(
+            lib.upload(&bad, &|_| {}).await.unwrap_err().kind,
+            ErrorKind::Rejected
+        );
     }
 }

@@ -638,4 +638,158 @@ mod tests {
         assert_eq!(split_marker(damaged), (damaged.to_owned(), None));
         assert_eq!(split_marker("plain"), ("plain".to_owned(), None));
     }
+
+    /// Answers captured from a real Zou 1.0.97 by `tests/fixtures/kitsu/capture.py`: a 23.976
+    /// project whose shot overrides the rate to 24 (`data.fps`), frame_in 1001, revision 1 by the
+    /// artist, and the supervisor's comment with Framenote's marker, a reply and an ack.
+    mod captured {
+        use super::super::*;
+        use crate::kitsu::annotations::{Canvas, drawings_by_owner, kitsu_fps, parse_entries};
+
+        macro_rules! fixture {
+            ($name:literal) => {
+                serde_json::from_str::<serde_json::Value>(include_str!(concat!(
+                    "../../../../../tests/fixtures/kitsu/",
+                    $name
+                )))
+                .unwrap()
+            };
+        }
+
+        fn ids() -> serde_json::Value {
+            fixture!("ids.json")
+        }
+
+        #[test]
+        fn projects_tasks_and_previews_become_nodes_assets_and_versions() {
+            let projects: Vec<ZProject> =
+                serde_json::from_value(fixture!("user_projects_open.json")).unwrap();
+            assert_eq!(projects.len(), 1);
+            assert_eq!(projects[0].fps.as_deref(), Some("23.976"));
+            let node = project_node(&projects[0]);
+            assert_eq!(node.name, "Capture");
+            let folders = project_folders(&projects[0].id);
+            assert_eq!(
+                folders[0].id.as_str(),
+                format!("{TO_CHECK_PREFIX}{}", projects[0].id)
+            );
+
+            let tasks: Vec<ZTask> =
+                serde_json::from_value(fixture!("user_tasks_to_check.json")).unwrap();
+            let previews: Vec<ZPreview> =
+                serde_json::from_value(fixture!("task_previews.json")).unwrap();
+            let asset = task_asset(
+                &tasks[0],
+                &folders[0].id,
+                Some(&projects[0]),
+                &previews,
+                None,
+            );
+            assert_eq!(asset.name, "SQ01 / SH010 · Animation");
+            assert_eq!(asset.status.as_deref(), Some("wfa"));
+            assert_eq!(asset.id.as_str(), ids()["task"]);
+            assert!(
+                asset
+                    .updated_at
+                    .as_deref()
+                    .is_some_and(|t| t.starts_with("20"))
+            );
+            assert_eq!(asset.versions.len(), 1);
+            let v = &asset.versions[0];
+            assert_eq!(v.id.as_str(), ids()["preview"]);
+            assert_eq!((v.number, v.label.as_str()), (1, "v001"));
+            // The shot's data.fps ("24") wins over the project's "23.976", as in Zou.
+            assert_eq!(v.media.frame_rate, FrameRate::new(24, 1));
+            assert_eq!(v.media.frame_count, Some(96), "4.0 s at 24 fps");
+            assert_eq!(v.media.first_frame, 1001);
+            assert_eq!((v.media.width, v.media.height), (Some(640), Some(360)));
+            assert!(v.media.bytes.is_some_and(|b| b > 0));
+        }
+
+        #[test]
+        fn comments_become_notes_with_marker_reply_and_ack() {
+            let comments: Vec<ZComment> =
+                serde_json::from_value(fixture!("task_comments.json")).unwrap();
+            let previews: Vec<ZPreview> =
+                serde_json::from_value(fixture!("task_previews.json")).unwrap();
+            let versions: Vec<(String, Option<String>)> = previews
+                .iter()
+                .map(|p| (p.id.clone(), p.created_at.clone()))
+                .collect();
+            let preview = ids()["preview"].as_str().unwrap().to_owned();
+            let me = ids()["supervisor"].as_str().unwrap().to_owned();
+            let notes = comments_to_notes(&comments, &preview, &versions, Some(&me), &|_| {
+                Some("Sam Supervisor".into())
+            });
+            assert_eq!(notes.len(), 3, "{notes:#?}");
+            let ours = notes
+                .iter()
+                .find(|n| n.client_id.is_some() && n.parent.is_none())
+                .unwrap();
+            assert_eq!(ours.id.as_str(), ids()["comment"]);
+            assert_eq!(ours.text, "Arm pops here", "the marker is hidden");
+            assert_eq!(ours.frames, Some(FrameSpan::frame(17)));
+            assert_eq!(ours.status, NoteStatus::Resolved, "acknowledged by me");
+            assert_eq!(ours.author, "Sam Supervisor");
+            assert!(ours.created_at.ends_with("+00:00"));
+            let reply = notes.iter().find(|n| n.parent.is_some()).unwrap();
+            assert_eq!(reply.parent.as_ref(), Some(&ours.id));
+            assert_eq!(reply.text, "Fixed in v2?");
+            let theirs = notes
+                .iter()
+                .find(|n| n.client_id.is_none() && n.parent.is_none())
+                .unwrap();
+            assert_eq!(theirs.text, "Blocking pass v1, please review");
+            assert_eq!((theirs.frames, theirs.status), (None, NoteStatus::Open));
+            // Someone else's acknowledgement is not my resolution.
+            let notes = comments_to_notes(
+                &comments,
+                &preview,
+                &versions,
+                Some("someone-else"),
+                &|_| None,
+            );
+            assert!(notes.iter().all(|n| n.status == NoteStatus::Open));
+            // On another version: nothing.
+            assert!(comments_to_notes(&comments, "other", &versions, None, &|_| None).is_empty());
+        }
+
+        #[test]
+        fn stored_annotations_are_read_on_their_frame() {
+            let preview: ZPreview = serde_json::from_value(fixture!("preview_file.json")).unwrap();
+            let entries = parse_entries(preview.annotations.as_ref().unwrap());
+            let groups = drawings_by_owner(
+                &entries,
+                kitsu_fps(FrameRate::new(24, 1)),
+                Canvas::new(Some(640), Some(360)),
+            );
+            assert_eq!(
+                groups.len(),
+                2,
+                "ours and a Kitsu-web pencil stroke: {groups:?}"
+            );
+            assert!(
+                groups.iter().all(|(frame, _, _)| *frame == 17),
+                "0.7089 s is frame 17 on the 24 fps grid"
+            );
+            let ours = groups
+                .iter()
+                .find(|(_, owner, _)| {
+                    owner.as_deref() == Some("0192f0c4-0000-7000-8000-000000000001")
+                })
+                .unwrap();
+            let framenote_core::ShapeKind::Rect {
+                origin,
+                width,
+                height,
+            } = &ours.2.shapes[0].kind
+            else {
+                panic!("{ours:?}")
+            };
+            assert_eq!(
+                (origin.x, origin.y, *width, *height),
+                (0.5, 0.5, 0.25, 0.125)
+            );
+        }
+    }
 }
