@@ -1,2 +1,99 @@
-//! The Tauri shell (being written).
-pub fn main() {}
+//! The Tauri shell: the only code that knows Tauri and JSON.
+//!
+//! It owns the window, the IPC commands and events (typed, exported to TypeScript by
+//! tauri-specta), the `framenote://` URI scheme, and the binary frame channel. Everything it does
+//! is a thin call into the library crates (`sync`, `player`, …) followed by an error mapping into
+//! [`error::IpcError`]. With a subcommand on the command line, the same binary is the headless CLI.
+
+mod commands;
+mod error;
+mod frames;
+mod logging;
+mod paths;
+mod protocol;
+mod state;
+
+use std::path::PathBuf;
+use std::process::ExitCode;
+
+pub use paths::AppDirs;
+
+/// Entry point of the `framenote` binary.
+pub fn main() -> ExitCode {
+    let args: Vec<String> = std::env::args().skip(1).collect();
+    let mut data_dir = None;
+    let mut rest = args.iter();
+    while let Some(arg) = rest.next() {
+        match arg.as_str() {
+            "--data-dir" => data_dir = rest.next().map(PathBuf::from),
+            "--help" | "-h" => {
+                println!("{}", USAGE);
+                return ExitCode::SUCCESS;
+            }
+            "--version" => {
+                println!("framenote {}", env!("CARGO_PKG_VERSION"));
+                return ExitCode::SUCCESS;
+            }
+            other => {
+                eprintln!("framenote: unknown argument {other:?}\n\n{USAGE}");
+                return ExitCode::from(2);
+            }
+        }
+    }
+    run_app(data_dir)
+}
+
+const USAGE: &str = "\
+usage: framenote [--data-dir DIR]      open the review app (the demo library is built in)
+       framenote --version";
+
+fn run_app(data_dir: Option<PathBuf>) -> ExitCode {
+    let dirs = match AppDirs::resolve(data_dir) {
+        Ok(dirs) => dirs,
+        Err(err) => {
+            eprintln!("framenote: cannot create the data folder: {err}");
+            return ExitCode::FAILURE;
+        }
+    };
+    let _log_guard = logging::init(&dirs.logs);
+    tracing::info!(data = %dirs.data.display(), "starting Framenote {}", env!("CARGO_PKG_VERSION"));
+
+    // One runtime, owned by the app and handed to Tauri, so every task (sync, outbox, players'
+    // forwarders) shares it.
+    let runtime = match tokio::runtime::Builder::new_multi_thread().enable_all().build() {
+        Ok(rt) => rt,
+        Err(err) => {
+            tracing::error!(%err, "tokio runtime");
+            return ExitCode::FAILURE;
+        }
+    };
+    tauri::async_runtime::set(runtime.handle().clone());
+
+    let state = match runtime.block_on(state::AppState::open(dirs)) {
+        Ok(state) => state,
+        Err(err) => {
+            tracing::error!(%err, "opening the local cache");
+            eprintln!("framenote: {err}");
+            return ExitCode::FAILURE;
+        }
+    };
+
+    let specta = commands::specta_builder();
+    let result = tauri::Builder::default()
+        .manage(state)
+        .invoke_handler(specta.invoke_handler())
+        .register_asynchronous_uri_scheme_protocol("framenote", protocol::handle)
+        .setup(move |app| {
+            specta.mount_events(app);
+            state::start_background(app.handle());
+            Ok(())
+        })
+        .run(tauri::generate_context!());
+    match result {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(err) => {
+            tracing::error!(%err, "the app stopped with an error");
+            ExitCode::FAILURE
+        }
+    }
+}

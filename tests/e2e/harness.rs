@@ -90,7 +90,7 @@ impl App {
             serde_json::json!({ "application": binary }),
         );
         caps.insert("browserName".into(), serde_json::json!("wry"));
-        let client = ClientBuilder::native()
+        let client = ClientBuilder::rustls().context("TLS setup for the WebDriver client")?
             .capabilities(caps)
             .connect(&format!("http://127.0.0.1:{DRIVER_PORT}"))
             .await

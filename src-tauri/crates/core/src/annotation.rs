@@ -10,6 +10,7 @@ use serde::{Deserialize, Serialize};
 
 /// A point on the picture, normalised to 0..1 on both axes.
 #[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "specta", derive(specta::Type))]
 pub struct Point {
     /// From the left edge, as a fraction of the picture width.
     pub x: f64,
@@ -19,6 +20,7 @@ pub struct Point {
 
 /// How a shape is drawn.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "specta", derive(specta::Type))]
 pub struct Stroke {
     /// `#rrggbb`.
     pub color: String,
@@ -28,6 +30,7 @@ pub struct Stroke {
 
 /// The geometry of one shape.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "specta", derive(specta::Type))]
 #[serde(tag = "type", rename_all = "snake_case")]
 pub enum ShapeKind {
     /// Freehand, already smoothed.
@@ -80,6 +83,7 @@ pub enum ShapeKind {
 
 /// One shape with its identity and style.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "specta", derive(specta::Type))]
 pub struct Shape {
     /// Stable id (UUID). Platforms that merge drawings by object id (Kitsu) receive this id.
     pub id: String,
@@ -92,6 +96,7 @@ pub struct Shape {
 
 /// Everything drawn on one note's frame (or range).
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "specta", derive(specta::Type))]
 pub struct Drawing {
     /// Shapes in drawing order (later ones on top).
     pub shapes: Vec<Shape>,

@@ -11,6 +11,7 @@ use crate::library::RemoteId;
 
 /// A note's local identity, a UUID generated where the note was written.
 #[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
+#[cfg_attr(feature = "specta", derive(specta::Type))]
 #[serde(transparent)]
 pub struct NoteId(pub String);
 
@@ -24,6 +25,7 @@ impl NoteId {
 /// The frames a note is about, as media frame indices (0 = the first frame of the media).
 /// Display numbers are `MediaInfo::first_frame + index`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "specta", derive(specta::Type))]
 pub struct FrameSpan {
     /// First frame, inclusive.
     pub start: u64,
@@ -47,6 +49,7 @@ impl FrameSpan {
 
 /// Open or resolved, as the reviewer sees it.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "specta", derive(specta::Type))]
 #[serde(rename_all = "snake_case")]
 pub enum NoteStatus {
     /// Still to be addressed.
@@ -57,6 +60,7 @@ pub enum NoteStatus {
 
 /// A note as Framenote keeps it.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "specta", derive(specta::Type))]
 pub struct Note {
     /// Local identity (client generated, stable across retries).
     pub id: NoteId,
