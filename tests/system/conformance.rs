@@ -313,6 +313,7 @@ pub fn standard_steps() -> Vec<Step> {
             Box::pin(time_unit_conversion(s))
         }),
         Step::new("reply", |s| Box::pin(reply(s))),
+        Step::new("edit_note", |s| Box::pin(edit_note(s))),
         Step::new("resolve", |s| Box::pin(resolve(s))),
         Step::new("upload", |s| Box::pin(upload(s))),
         Step::new("rate_limit_respected", |s| {
@@ -939,6 +940,38 @@ async fn reply(s: &Suite<'_>) -> anyhow::Result<Outcome> {
             .iter()
             .any(|n| n.parent.as_ref() == Some(&parent.id) && n.text == answer.text),
         "the reply is not listed under its note"
+    );
+    Ok(Outcome::Passed)
+}
+
+async fn edit_note(s: &Suite<'_>) -> anyhow::Result<Outcome> {
+    if !s.connector.capabilities().notes {
+        return Ok(Outcome::Skipped("the platform has no notes".into()));
+    }
+    let note = s.note().await?;
+    let (_, _, version) = s.target().await?;
+    let text = "conformance: edited text";
+    match s.connector.update_note(&version, &note.id, text).await {
+        Err(e) if e.kind == ErrorKind::Unsupported => {
+            return Ok(Outcome::Skipped(format!("notes cannot be edited: {e}")));
+        }
+        other => other?,
+    }
+    let listed = s.connector.list_notes(&version).await?;
+    let found = listed
+        .iter()
+        .find(|n| n.id == note.id)
+        .ok_or_else(|| anyhow::anyhow!("the edited note is gone"))?;
+    anyhow::ensure!(found.text == text, "text after edit: {:?}", found.text);
+    // What the platform keeps for us must survive an edit: the client id and the frames.
+    anyhow::ensure!(
+        found.client_id == note.client_id,
+        "client id lost in the edit"
+    );
+    anyhow::ensure!(
+        found.frames == note.frames,
+        "frames changed by the edit: {:?}",
+        found.frames
     );
     Ok(Outcome::Passed)
 }
