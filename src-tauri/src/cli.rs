@@ -907,9 +907,28 @@ async fn notes(engine: &SyncEngine, out: &Output, args: NotesArgs) -> CliResult<
             );
         }
     }
+    let drawings = match &args.version {
+        Some(version) => {
+            engine
+                .cache()
+                .free_drawings(&account, &RemoteId(version.clone()))
+                .await?
+        }
+        None => Vec::new(),
+    };
     if out.json {
-        println!("{}", json!({"notes": notes, "operations": ops}));
+        println!(
+            "{}",
+            json!({"notes": notes, "operations": ops, "drawings": drawings})
+        );
         return Ok(());
+    }
+    for drawing in &drawings {
+        println!(
+            "drawing at frame index {} ({} shape(s), not attached to a note)",
+            drawing.frames.start,
+            drawing.drawing.shapes.len()
+        );
     }
     for note in &notes {
         println!("{}", describe_note(note));

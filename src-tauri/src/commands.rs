@@ -3,7 +3,9 @@
 
 pub mod app;
 pub mod library;
+pub mod notes;
 pub mod player;
+pub mod sync;
 
 use tauri_specta::{Builder, collect_commands, collect_events};
 
@@ -15,18 +17,36 @@ pub fn specta_builder() -> Builder<tauri::Wry> {
             library::list_accounts,
             library::list_nodes,
             library::list_assets,
+            notes::list_notes,
+            notes::create_note,
+            notes::set_note_status,
+            notes::retry_note,
+            notes::discard_note,
+            sync::sync_now,
+            sync::cancel_task,
+            sync::pin,
+            sync::unpin,
             player::open_player,
             player::player_command,
             player::player_frame_drawn,
             player::close_player,
+            player::save_snapshot,
         ])
-        .events(collect_events![player::PlayerNews])
+        .events(collect_events![
+            player::PlayerNews,
+            sync::TaskProgress,
+            sync::SyncProgress,
+            sync::OutboxChanged,
+            sync::OfflineChanged,
+            sync::ConnectionChanged,
+        ])
         // Frame indices and byte counts fit in 2^53; the UI reads them as numbers.
         .dangerously_cast_bigints_to_number()
 }
 
 /// Path of the generated bindings, relative to the repository root.
-pub const BINDINGS_PATH: &str = "ui/src/ipc/bindings.ts";
+#[cfg(test)]
+const BINDINGS_PATH: &str = "ui/src/ipc/bindings.ts";
 
 #[cfg(test)]
 mod tests {

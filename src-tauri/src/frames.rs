@@ -56,6 +56,7 @@ pub fn pack(header: &FrameHeader, rgba: &[u8]) -> Vec<u8> {
 }
 
 /// Reads a header back (the UI does the same in TypeScript; this keeps the two honest in tests).
+#[cfg(test)]
 pub fn unpack(message: &[u8]) -> Option<(FrameHeader, &[u8])> {
     if message.len() < HEADER_LEN || &message[..4] != MAGIC {
         return None;

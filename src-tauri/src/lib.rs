@@ -5,12 +5,14 @@
 //! is a thin call into the library crates (`sync`, `player`, …) followed by an error mapping into
 //! [`error::IpcError`]. With a subcommand on the command line, the same binary is the headless CLI.
 
+pub mod cli;
 mod commands;
 mod error;
 mod frames;
 mod logging;
 mod paths;
 mod protocol;
+mod snapshot;
 mod state;
 
 use std::path::PathBuf;
@@ -20,7 +22,14 @@ pub use paths::AppDirs;
 
 /// Entry point of the `framenote` binary.
 pub fn main() -> ExitCode {
-    let args: Vec<String> = std::env::args().skip(1).collect();
+    let os_args: Vec<std::ffi::OsString> = std::env::args_os().skip(1).collect();
+    if os_args.first().is_some_and(|a| a == "snapshot") {
+        return snapshot::run(&os_args[1..]);
+    }
+    if cli::wants_cli(&os_args) {
+        return cli::run_with_probe(std::env::args_os().collect(), state::media_probe());
+    }
+    let args: Vec<String> = os_args.iter().map(|a| a.to_string_lossy().into_owned()).collect();
     let mut data_dir = None;
     let mut rest = args.iter();
     while let Some(arg) = rest.next() {
@@ -44,7 +53,10 @@ pub fn main() -> ExitCode {
 }
 
 const USAGE: &str = "\
-usage: framenote [--data-dir DIR]      open the review app (the demo library is built in)
+usage: framenote                       open the review app (the demo library is built in)
+       framenote snapshot <media> (--frame N | --timecode TC | --index I) -o out.png [--size WxH]
+       framenote <command> …           the headless CLI: login, sync, ls, pin, note, notes, push,
+                                       export … (`framenote help`)
        framenote --version";
 
 fn run_app(data_dir: Option<PathBuf>) -> ExitCode {

@@ -1,11 +1,15 @@
-//! What the shell keeps for the life of the app: the data folders, the library (accounts and
-//! their connectors), and the open players. Library crates own the logic; this is only handles.
+//! What the shell keeps for the life of the app: the data folders, the sync engine (cache,
+//! connectors, outbox), the open players and the cancellable long tasks. Library crates own the
+//! logic; this is only handles and the start-up wiring.
 
+use std::collections::HashMap;
 use std::path::PathBuf;
-use std::sync::Arc;
+use std::sync::{Arc, Mutex};
 
-use framenote_connectors::Connector;
-use framenote_connectors::local::LocalConnector;
+use framenote_connectors::Credentials;
+use framenote_connectors::local::Probe;
+use framenote_core::{AccountId, Platform, RemoteId};
+use framenote_sync::{Cancellation, PullOptions, SyncConfig, SyncEngine, standard_factory};
 use tauri::AppHandle;
 
 use crate::commands::library::split_version_key;
@@ -20,81 +24,112 @@ pub const DEMO_ACCOUNT: &str = "local-demo";
 pub struct AppState {
     /// The data folders.
     pub dirs: AppDirs,
+    /// Cache, connectors, outbox.
+    pub engine: Arc<SyncEngine>,
     /// Open players.
     pub players: Players,
-    /// Accounts and their connectors.
-    pub library: Library,
+    /// Long tasks that can be cancelled, by task id.
+    pub tasks: Mutex<HashMap<String, Cancellation>>,
 }
 
-/// One account.
-pub struct Account {
-    /// Local id.
-    pub id: String,
-    /// What the sidebar shows.
-    pub name: String,
-    /// The platform.
-    pub connector: Arc<dyn Connector>,
-    local: Option<Arc<LocalConnector>>,
-}
-
-/// The accounts, the demo library first.
-pub struct Library {
-    accounts: Vec<Account>,
-}
-
-impl Library {
-    /// Every account.
-    pub fn accounts(&self) -> &[Account] {
-        &self.accounts
-    }
-
-    /// One account by id.
-    pub fn account(&self, id: &str) -> IpcResult<&Account> {
-        self.accounts
-            .iter()
-            .find(|a| a.id == id)
-            .ok_or_else(|| IpcError::new(ErrorCode::NotFound, format!("no account {id:?}")))
-    }
+/// The probe the local library uses for media facts: the player's, so what the library says about
+/// a clip is what the player shows.
+pub fn media_probe() -> Probe {
+    Arc::new(|path| framenote_player::probe(path).map_err(|e| e.to_string()))
 }
 
 impl AppState {
-    /// Opens the library (registering the demo library).
+    /// Opens the engine over the data folder, and registers the demo library (first start: its
+    /// clips are listed before the window opens, so the library is never empty on first sight).
     pub async fn open(dirs: AppDirs) -> anyhow::Result<Self> {
-        let probe: framenote_connectors::local::Probe =
-            Arc::new(|path| framenote_player::probe(path).map_err(|e| e.to_string()));
-        let demo = Arc::new(LocalConnector::new(
-            demo_library_root(),
-            dirs.data.join("local").join(DEMO_ACCOUNT),
-            probe,
-        ));
-        let library = Library {
-            accounts: vec![Account {
-                id: DEMO_ACCOUNT.into(),
-                name: "Demo library".into(),
-                connector: demo.clone(),
-                local: Some(demo),
-            }],
-        };
+        let engine = SyncEngine::open(&dirs.data, standard_factory(media_probe()), SyncConfig::default()).await?;
+        let engine = Arc::new(engine);
+        let demo = AccountId(DEMO_ACCOUNT.into());
+        let root = demo_library_root();
+        let known = engine.cache().account(&demo).await.ok();
+        let moved = known.as_ref().is_none_or(|a| a.base_url != root.display().to_string());
+        if moved {
+            engine
+                .login(
+                    Platform::Local,
+                    &root.display().to_string(),
+                    &Credentials::None,
+                    Some("Demo library"),
+                    Some(demo.clone()),
+                )
+                .await?;
+        }
+        if moved || known.is_some_and(|a| a.last_sync_at.is_none()) {
+            let cancel = Cancellation::new();
+            if let Err(err) = engine.sync_account(&demo, PullOptions { full: true }, &cancel).await {
+                tracing::warn!(%err, "first listing of the demo library");
+            }
+        }
         Ok(Self {
             dirs,
+            engine,
             players: Players::default(),
-            library,
+            tasks: Mutex::new(HashMap::new()),
         })
     }
 
-    /// The local file that plays for a version.
+    /// The local file that plays for a version: the library file itself for a local account, the
+    /// offline copy for a platform.
     pub async fn media_path(&self, version_key: &str) -> IpcResult<PathBuf> {
         let (account, version) = split_version_key(version_key)?;
-        let account = self.library.account(account)?;
-        let local = account
-            .local
-            .as_ref()
-            .ok_or_else(|| IpcError::new(ErrorCode::NotFound, "this version is not offline"))?;
-        let path = local.media_root().join(version);
-        if version.contains('/') || !path.is_file() {
-            return Err(IpcError::new(ErrorCode::NotFound, format!("{version} is not in the library")));
+        let account = AccountId(account.into());
+        let record = self.engine.cache().account(&account).await.map_err(cache_error)?;
+        if record.platform == Platform::Local {
+            if version.contains('/') || version.contains("..") {
+                return Err(IpcError::new(ErrorCode::InvalidInput, "not a library file"));
+            }
+            let path = PathBuf::from(&record.base_url).join(version);
+            return if path.is_file() {
+                Ok(path)
+            } else {
+                Err(IpcError::new(ErrorCode::NotFound, format!("{version} is no longer in the library folder")))
+            };
         }
-        Ok(path)
+        let media = self
+            .engine
+            .cache()
+            .media_file(&account, &RemoteId::new(version))
+            .await
+            .map_err(cache_error)?;
+        match media.and_then(|m| (m.state == framenote_cache::MediaState::Complete).then_some(m.local_path).flatten()) {
+            Some(path) => Ok(PathBuf::from(path)),
+            None => Err(IpcError::new(
+                ErrorCode::Offline,
+                "this version is not on this machine yet: make it available offline first",
+            )),
+        }
+    }
+}
+
+/// Maps a cache error for the UI; details go to the log.
+pub fn cache_error(err: framenote_cache::CacheError) -> IpcError {
+    match err {
+        framenote_cache::CacheError::NotFound { .. } => IpcError::new(ErrorCode::NotFound, err.to_string()),
+        framenote_cache::CacheError::Invalid(msg) => IpcError::new(ErrorCode::InvalidInput, msg),
+        other => {
+            tracing::error!(err = %other, "cache");
+            IpcError::new(ErrorCode::Storage, "the local cache failed; see the log")
+        }
+    }
+}
+
+/// Maps a sync error for the UI.
+pub fn sync_error(err: framenote_sync::SyncError) -> IpcError {
+    use framenote_sync::SyncError as E;
+    match err {
+        E::LoginRequired { .. } => IpcError::new(ErrorCode::LoginRequired, err.to_string()),
+        E::Cache(e) => cache_error(e),
+        other => match other.connector_kind() {
+            Some(kind) if kind.is_transient() => IpcError::new(ErrorCode::Offline, other.to_string()),
+            Some(framenote_connectors::ErrorKind::Forbidden) => IpcError::new(ErrorCode::Forbidden, other.to_string()),
+            Some(framenote_connectors::ErrorKind::Unsupported) => IpcError::new(ErrorCode::Unsupported, other.to_string()),
+            _ => IpcError::new(ErrorCode::Internal, other.to_string()),
+        },
     }
 }
 
@@ -111,5 +146,7 @@ pub fn demo_library_root() -> PathBuf {
         .unwrap_or(built_from)
 }
 
-/// Starts the background work that forwards library-crate events to the UI.
-pub fn start_background(_app: &AppHandle) {}
+/// Starts the background work: forwarding the engine's progress to the UI.
+pub fn start_background(app: &AppHandle) {
+    crate::commands::sync::forward_engine_events(app);
+}

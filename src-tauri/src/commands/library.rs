@@ -4,9 +4,12 @@
 use serde::Serialize;
 use tauri::State;
 
+use framenote_cache::MediaState;
+use framenote_core::{AccountId, Platform, RemoteId};
+
 use crate::error::{ErrorCode, IpcError, IpcResult};
 use crate::protocol::thumbnail_url;
-use crate::state::AppState;
+use crate::state::{AppState, DEMO_ACCOUNT, cache_error};
 
 /// A frame rate as the UI reads it.
 #[derive(Debug, Clone, Copy, Serialize, specta::Type)]
@@ -60,8 +63,6 @@ pub enum Connection {
     Offline,
     /// The user must sign in again.
     LoginRequired,
-    /// Something else is wrong.
-    Error,
 }
 
 /// One account in the sidebar.
@@ -145,23 +146,33 @@ pub struct AssetSummary {
 #[tauri::command]
 #[specta::specta]
 pub async fn list_accounts(state: State<'_, AppState>) -> IpcResult<Vec<AccountView>> {
-    Ok(state
-        .library
-        .accounts()
-        .iter()
-        .map(|a| AccountView {
-            id: a.id.clone(),
-            platform: a.connector.platform(),
-            name: a.name.clone(),
-            user_name: None,
-            capabilities: a.connector.capabilities().into(),
-            connection: Connection::Online,
-            last_sync_at: None,
-        })
-        .collect())
+    let mut records = state.engine.cache().accounts().await.map_err(cache_error)?;
+    records.sort_by_key(|a| (a.id.0 != DEMO_ACCOUNT, a.created_at.clone()));
+    let mut out = Vec::with_capacity(records.len());
+    for a in records {
+        let capabilities = match state.engine.connector(&a.id).await {
+            Ok(c) => c.capabilities(),
+            Err(_) => framenote_core::Capabilities::NONE,
+        };
+        let connection = match &a.last_sync_error {
+            None => Connection::Online,
+            Some(e) if e.contains("sign in") || e.contains("login") => Connection::LoginRequired,
+            Some(_) => Connection::Offline,
+        };
+        out.push(AccountView {
+            id: a.id.0,
+            platform: a.platform,
+            name: a.label,
+            user_name: a.user_name,
+            capabilities: capabilities.into(),
+            connection,
+            last_sync_at: a.last_sync_at,
+        });
+    }
+    Ok(out)
 }
 
-/// Children of a node (roots when `parent_id` is null).
+/// Children of a node (roots when `parent_id` is null), from the cache.
 #[tauri::command]
 #[specta::specta]
 pub async fn list_nodes(
@@ -169,24 +180,28 @@ pub async fn list_nodes(
     account_id: String,
     parent_id: Option<String>,
 ) -> IpcResult<Vec<LibraryNode>> {
-    let account = state.library.account(&account_id)?;
-    let parent = parent_id.map(framenote_core::RemoteId::new);
-    let nodes = account.connector.list_nodes(parent.as_ref()).await?;
+    let parent = parent_id.map(RemoteId::new);
+    let nodes = state
+        .engine
+        .cache()
+        .nodes(&AccountId(account_id), parent.as_ref())
+        .await
+        .map_err(cache_error)?;
     Ok(nodes
         .into_iter()
         .map(|n| LibraryNode {
-            id: n.id.0,
-            parent_id: n.parent.map(|p| p.0),
-            kind: n.kind,
-            name: n.name,
-            status: n.status,
-            has_children: false,
-            pinned: false,
+            id: n.node.id.0,
+            parent_id: n.node.parent.map(|p| p.0),
+            kind: n.node.kind,
+            name: n.node.name,
+            status: n.node.status,
+            has_children: n.has_children,
+            pinned: n.pinned,
         })
         .collect())
 }
 
-/// Assets of a node, with their newest version first in line.
+/// Assets of a node, from the cache, with offline state and note counts.
 #[tauri::command]
 #[specta::specta]
 pub async fn list_assets(
@@ -194,19 +209,23 @@ pub async fn list_assets(
     account_id: String,
     node_id: String,
 ) -> IpcResult<Vec<AssetSummary>> {
-    let account = state.library.account(&account_id)?;
-    let assets = account
-        .connector
-        .list_assets(&framenote_core::RemoteId::new(node_id.clone()))
-        .await?;
+    let account = AccountId(account_id);
+    let record = state.engine.cache().account(&account).await.map_err(cache_error)?;
+    let local = record.platform == Platform::Local;
+    let assets = state
+        .engine
+        .cache()
+        .assets_in_node(&account, &RemoteId::new(node_id.clone()))
+        .await
+        .map_err(cache_error)?;
     let mut out = Vec::with_capacity(assets.len());
-    for asset in assets {
+    for summary in assets {
+        let asset = &summary.asset;
         let Some(latest) = asset.versions.last() else { continue };
-        let key = version_key(&account.id, &latest.id.0);
-        let note_count = account.connector.list_notes(latest).await.map(|n| n.len()).unwrap_or(0);
+        let key = version_key(&account.0, &latest.id.0);
         out.push(AssetSummary {
             id: asset.id.0.clone(),
-            account_id: account.id.clone(),
+            account_id: account.0.clone(),
             node_id: node_id.clone(),
             name: asset.name.clone(),
             status: asset.status.clone(),
@@ -217,7 +236,7 @@ pub async fn list_assets(
                 .versions
                 .iter()
                 .map(|v| VersionSummary {
-                    key: version_key(&account.id, &v.id.0),
+                    key: version_key(&account.0, &v.id.0),
                     number: v.number,
                     label: v.label.clone(),
                 })
@@ -227,19 +246,46 @@ pub async fn list_assets(
                 num: latest.media.frame_rate.num,
                 den: latest.media.frame_rate.den,
             }),
-            note_count: note_count as u32,
-            offline: if asset.offline.allowed {
-                OfflineState::Available
-            } else {
-                OfflineState::Forbidden {
-                    reason: asset.offline.reason.clone().unwrap_or_default(),
-                }
-            },
-            thumbnail_url: Some(thumbnail_url(&key, 320)),
-            pinned: true,
+            note_count: summary.note_count as u32,
+            offline: offline_state(local, asset, summary.offline.as_ref()),
+            // A thumbnail needs the picture: the library file, or an offline copy.
+            thumbnail_url: (local || matches!(summary.offline.as_ref().map(|m| m.state), Some(MediaState::Complete)))
+                .then(|| thumbnail_url(&key, 320)),
+            pinned: summary.pinned || local,
         });
     }
     Ok(out)
+}
+
+fn offline_state(
+    local: bool,
+    asset: &framenote_core::Asset,
+    media: Option<&framenote_cache::MediaFileRecord>,
+) -> OfflineState {
+    if local {
+        return OfflineState::Available;
+    }
+    if !asset.offline.allowed {
+        return OfflineState::Forbidden {
+            reason: asset
+                .offline
+                .reason
+                .clone()
+                .unwrap_or_else(|| "the platform does not allow offline copies".into()),
+        };
+    }
+    let Some(media) = media else { return OfflineState::None };
+    match media.state {
+        MediaState::Complete => OfflineState::Available,
+        MediaState::Outdated => OfflineState::Outdated,
+        MediaState::Queued | MediaState::Downloading => OfflineState::Downloading {
+            progress: match media.bytes_expected {
+                Some(total) if total > 0 => media.bytes_downloaded as f64 / total as f64,
+                _ => 0.0,
+            },
+        },
+        _ => OfflineState::None,
+    }
 }
 
 /// The opaque key the UI uses for a version: account and platform id.

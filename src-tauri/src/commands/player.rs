@@ -380,3 +380,57 @@ fn tight_rows(frame: &framenote_player::Frame) -> std::borrow::Cow<'_, [u8]> {
     }
     std::borrow::Cow::Owned(out)
 }
+
+/// Where a saved frame went.
+#[derive(Debug, Clone, Serialize, specta::Type)]
+pub struct SnapshotResult {
+    path: String,
+}
+
+/// Saves frame `frame` (media index) of a version at full resolution as PNG, with the reviewer's
+/// drawing (`drawing_png`: base64 of a transparent PNG, any size, scaled to the frame) on top.
+/// Files go to the user's Pictures folder under `Framenote/`.
+#[tauri::command]
+#[specta::specta]
+pub async fn save_snapshot(
+    state: State<'_, AppState>,
+    version_key: String,
+    frame: i64,
+    drawing_png: Option<String>,
+) -> IpcResult<SnapshotResult> {
+    use base64::Engine as _;
+    let media = state.media_path(&version_key).await?;
+    let overlay = match drawing_png {
+        Some(b64) => Some(
+            base64::engine::general_purpose::STANDARD
+                .decode(b64.trim())
+                .map_err(|_| IpcError::new(ErrorCode::InvalidInput, "the drawing is not base64 PNG"))?,
+        ),
+        None => None,
+    };
+    let media_for_name = media.clone();
+    let png = tauri::async_runtime::spawn_blocking(move || -> IpcResult<Vec<u8>> {
+        let frame_png = framenote_player::snapshot(&media, framenote_player::FrameTarget::Index(frame), None)
+            .map_err(|e| IpcError::new(ErrorCode::MediaError, e.to_string()))?;
+        match overlay {
+            Some(overlay) => crate::snapshot::composite(&frame_png, &overlay)
+                .map_err(|e| IpcError::new(ErrorCode::InvalidInput, e)),
+            None => Ok(frame_png),
+        }
+    })
+    .await
+    .map_err(|e| IpcError::internal("saving the frame", e))??;
+    let folder = dirs::picture_dir()
+        .unwrap_or_else(|| state.dirs.data.clone())
+        .join("Framenote");
+    std::fs::create_dir_all(&folder).map_err(|e| IpcError::new(ErrorCode::Storage, format!("cannot create {}: {e}", folder.display())))?;
+    let stem = media_for_name
+        .file_stem()
+        .map(|s| s.to_string_lossy().into_owned())
+        .unwrap_or_else(|| "frame".into());
+    let path = folder.join(format!("{stem}_{frame:06}.png"));
+    std::fs::write(&path, png).map_err(|e| IpcError::new(ErrorCode::Storage, format!("cannot write {}: {e}", path.display())))?;
+    Ok(SnapshotResult {
+        path: path.display().to_string(),
+    })
+}

@@ -9,10 +9,28 @@ export const commands = {
 	appInfo: () => typedError<AppInfo, IpcError>(__TAURI_INVOKE("app_info")),
 	/**  Every account, the local demo library first. */
 	listAccounts: () => typedError<AccountView_Serialize[], IpcError>(__TAURI_INVOKE("list_accounts")),
-	/**  Children of a node (roots when `parent_id` is null). */
+	/**  Children of a node (roots when `parent_id` is null), from the cache. */
 	listNodes: (accountId: string, parentId: string | null) => typedError<LibraryNode_Serialize[], IpcError>(__TAURI_INVOKE("list_nodes", { accountId, parentId })),
-	/**  Assets of a node, with their newest version first in line. */
+	/**  Assets of a node, from the cache, with offline state and note counts. */
 	listAssets: (accountId: string, nodeId: string) => typedError<AssetSummary_Serialize[], IpcError>(__TAURI_INVOKE("list_assets", { accountId, nodeId })),
+	/**  A version's notes as threads. */
+	listNotes: (versionKey: string) => typedError<NoteThread_Serialize[], IpcError>(__TAURI_INVOKE("list_notes", { versionKey })),
+	/**  Writes a note (or a reply) into the outbox; it is posted when the platform is reachable. */
+	createNote: (note: NewNote_Deserialize) => typedError<NoteView_Serialize, IpcError>(__TAURI_INVOKE("create_note", { note })),
+	/**  Marks a note resolved or open again (through the outbox). */
+	setNoteStatus: (noteId: string, status: NoteStatus) => typedError<NoteView_Serialize, IpcError>(__TAURI_INVOKE("set_note_status", { noteId, status })),
+	/**  Puts a failed note back in the queue. */
+	retryNote: (noteId: string) => typedError<null, IpcError>(__TAURI_INVOKE("retry_note", { noteId })),
+	/**  Gives up posting a note that was never sent; it stays readable locally. */
+	discardNote: (noteId: string) => typedError<null, IpcError>(__TAURI_INVOKE("discard_note", { noteId })),
+	/**  Flushes the outbox, pulls, and brings offline copies up to date; returns the task id. */
+	syncNow: (accountId: string) => typedError<string, IpcError>(__TAURI_INVOKE("sync_now", { accountId })),
+	/**  Cancels a long task (unknown ids are ignored: it already ended). */
+	cancelTask: (taskId: string) => typedError<null, IpcError>(__TAURI_INVOKE("cancel_task", { taskId })),
+	/**  Makes an asset or a node available offline and starts the downloads. */
+	pin: (scope: PinScope) => typedError<null, IpcError>(__TAURI_INVOKE("pin", { scope })),
+	/**  Stops keeping an asset or a node offline; unpinned copies are evicted. */
+	unpin: (scope: PinScope) => typedError<null, IpcError>(__TAURI_INVOKE("unpin", { scope })),
 	/**  Opens a version in a new player; its frames arrive on `channel`. */
 	openPlayer: (versionKey: string, viewportW: number, viewportH: number, channel: Channel<unknown>) => typedError<OpenedPlayer_Serialize, IpcError>(__TAURI_INVOKE("open_player", { versionKey, viewportW, viewportH, channel })),
 	/**  Sends a command to a player. */
@@ -21,11 +39,22 @@ export const commands = {
 	playerFrameDrawn: (playerId: string) => typedError<null, IpcError>(__TAURI_INVOKE("player_frame_drawn", { playerId })),
 	/**  Closes a player (closing an unknown id is not an error). */
 	closePlayer: (playerId: string) => typedError<null, IpcError>(__TAURI_INVOKE("close_player", { playerId })),
+	/**
+	 *  Saves frame `frame` (media index) of a version at full resolution as PNG, with the reviewer's
+	 *  drawing (`drawing_png`: base64 of a transparent PNG, any size, scaled to the frame) on top.
+	 *  Files go to the user's Pictures folder under `Framenote/`.
+	 */
+	saveSnapshot: (versionKey: string, frame: number, drawingPng: string | null) => typedError<SnapshotResult, IpcError>(__TAURI_INVOKE("save_snapshot", { versionKey, frame, drawingPng })),
 };
 
 /** Events */
 export const events = {
+	connectionChanged: makeEvent<ConnectionChanged_Serialize, ConnectionChanged_Deserialize>("connection-changed"),
+	offlineChanged: makeEvent<OfflineChanged_Serialize, OfflineChanged_Deserialize>("offline-changed"),
+	outboxChanged: makeEvent<OutboxChanged_Serialize, OutboxChanged_Deserialize>("outbox-changed"),
 	playerNews: makeEvent<PlayerNews, PlayerNews>("player-news"),
+	syncProgress: makeEvent<SyncProgress, SyncProgress>("sync-progress"),
+	taskProgress: makeEvent<TaskProgress_Serialize, TaskProgress_Deserialize>("task-progress"),
 };
 
 /* Types */
@@ -126,9 +155,53 @@ export type Connection =
 /**  Not reachable; working on the cache. */
 "offline" | 
 /**  The user must sign in again. */
-"login_required" | 
-/**  Something else is wrong. */
-"error";
+"login_required";
+
+/**  An account's reachability changed. */
+export type ConnectionChanged = ConnectionChanged_Serialize | ConnectionChanged_Deserialize;
+
+/**  An account's reachability changed. */
+export type ConnectionChanged_Deserialize = {
+	accountId: string,
+	connection: Connection,
+	message?: string | null,
+};
+
+/**  An account's reachability changed. */
+export type ConnectionChanged_Serialize = {
+	accountId: string,
+	connection: Connection,
+	message: string | null,
+};
+
+/**  Everything drawn on one note's frame (or range). */
+export type Drawing = Drawing_Serialize | Drawing_Deserialize;
+
+/**  Everything drawn on one note's frame (or range). */
+export type Drawing_Deserialize = {
+	/**  Shapes in drawing order (later ones on top). */
+	shapes: Shape[],
+	/**
+	 *  A drawing made elsewhere that could not be converted into shapes without losing
+	 *  something (curves, transforms, images), kept whole as the platform's SVG so the UI can
+	 *  show it as an overlay scaled to the picture (its `viewBox` spans the picture). Read-only:
+	 *  connectors never send it back. Absent in every drawing Framenote makes.
+	 */
+	overlay_svg?: string | null,
+};
+
+/**  Everything drawn on one note's frame (or range). */
+export type Drawing_Serialize = {
+	/**  Shapes in drawing order (later ones on top). */
+	shapes: Shape[],
+	/**
+	 *  A drawing made elsewhere that could not be converted into shapes without losing
+	 *  something (curves, transforms, images), kept whole as the platform's SVG so the UI can
+	 *  show it as an overlay scaled to the picture (its `viewBox` spans the picture). Read-only:
+	 *  connectors never send it back. Absent in every drawing Framenote makes.
+	 */
+	overlay_svg?: string,
+};
 
 /**  What went wrong, as the UI needs to know it. */
 export type ErrorCode = 
@@ -150,6 +223,14 @@ export type ErrorCode =
 "storage" | 
 /**  A bug: logged with details, shown briefly. */
 "internal";
+
+/**  A frame span as the UI reads it. */
+export type FramesView = {
+	/**  First frame (media index). */
+	start: number,
+	/**  Last frame, inclusive. */
+	end: number,
+};
 
 /**  The error every command returns. */
 export type IpcError = {
@@ -211,6 +292,29 @@ export type MediaFacts_Serialize = {
 	hasAudio: boolean,
 };
 
+/**  A note to write. */
+export type NewNote = NewNote_Serialize | NewNote_Deserialize;
+
+/**  A note to write. */
+export type NewNote_Deserialize = {
+	versionKey: string,
+	parentId?: string | null,
+	text: string,
+	frames?: FramesView | null,
+	drawing?: Drawing_Deserialize | null,
+	reviewStatus?: string | null,
+};
+
+/**  A note to write. */
+export type NewNote_Serialize = {
+	versionKey: string,
+	parentId: string | null,
+	text: string,
+	frames: FramesView | null,
+	drawing: Drawing_Serialize | null,
+	reviewStatus: string | null,
+};
+
 /**  What kind of container a browse node is, so the UI can pick an icon and a verb. */
 export type NodeKind = 
 /**  A workspace or company. */
@@ -225,6 +329,86 @@ export type NodeKind =
 "task" | 
 /**  A playlist or review session. */
 "playlist";
+
+/**  Open or resolved, as the reviewer sees it. */
+export type NoteStatus = 
+/**  Still to be addressed. */
+"open" | 
+/**  Marked done / resolved / complete. */
+"resolved";
+
+/**  A note and its replies, oldest first. */
+export type NoteThread = NoteThread_Serialize | NoteThread_Deserialize;
+
+/**  A note and its replies, oldest first. */
+export type NoteThread_Deserialize = {
+	root: NoteView_Deserialize,
+	replies: NoteView_Deserialize[],
+};
+
+/**  A note and its replies, oldest first. */
+export type NoteThread_Serialize = {
+	root: NoteView_Serialize,
+	replies: NoteView_Serialize[],
+};
+
+/**  One note. */
+export type NoteView = NoteView_Serialize | NoteView_Deserialize;
+
+/**  One note. */
+export type NoteView_Deserialize = {
+	id: string,
+	versionKey: string,
+	parentId?: string | null,
+	author: string,
+	createdAt: string,
+	text: string,
+	frames?: FramesView | null,
+	timecode?: string | null,
+	status: NoteStatus,
+	drawing?: Drawing_Deserialize | null,
+	outbox: OutboxState,
+	reviewStatus?: string | null,
+	frameThumbnailUrl?: string | null,
+};
+
+/**  One note. */
+export type NoteView_Serialize = {
+	id: string,
+	versionKey: string,
+	parentId: string | null,
+	author: string,
+	createdAt: string,
+	text: string,
+	frames: FramesView | null,
+	timecode: string | null,
+	status: NoteStatus,
+	drawing: Drawing_Serialize | null,
+	outbox: OutboxState,
+	reviewStatus: string | null,
+	frameThumbnailUrl: string | null,
+};
+
+/**  An offline copy moved. */
+export type OfflineChanged = OfflineChanged_Serialize | OfflineChanged_Deserialize;
+
+/**  An offline copy moved. */
+export type OfflineChanged_Deserialize = {
+	accountId: string,
+	versionId: string,
+	bytes: number,
+	total?: number | null,
+	state: string,
+};
+
+/**  An offline copy moved. */
+export type OfflineChanged_Serialize = {
+	accountId: string,
+	versionId: string,
+	bytes: number,
+	total: number | null,
+	state: string,
+};
 
 /**  Whether an asset's proxy is on this machine. */
 export type OfflineState = 
@@ -257,6 +441,51 @@ export type OpenedPlayer_Serialize = {
 	playerId: string,
 	media: MediaFacts_Serialize,
 };
+
+/**  A note's outbox operation moved (the UI re-reads that version's notes). */
+export type OutboxChanged = OutboxChanged_Serialize | OutboxChanged_Deserialize;
+
+/**  A note's outbox operation moved (the UI re-reads that version's notes). */
+export type OutboxChanged_Deserialize = {
+	accountId: string,
+	noteId?: string | null,
+	state: string,
+	error?: string | null,
+};
+
+/**  A note's outbox operation moved (the UI re-reads that version's notes). */
+export type OutboxChanged_Serialize = {
+	accountId: string,
+	noteId: string | null,
+	state: string,
+	error: string | null,
+};
+
+/**  Where a note stands with the platform. */
+export type OutboxState = 
+/**  On the platform. */
+{ state: "sent" } | 
+/**  Waiting in the outbox. */
+{ state: "pending" } | 
+/**  The platform refused it; the text is kept. */
+{ state: "failed"; 
+/**  Why, in the platform's words. */
+reason: string };
+
+/**  What to keep offline (or stop keeping). */
+export type PinScope = 
+/**  One asset's latest version. */
+{ kind: "asset"; 
+/**  Account. */
+accountId: string; 
+/**  Asset. */
+assetId: string } | 
+/**  A node (task, playlist, folder, project) and everything under it. */
+{ kind: "node"; 
+/**  Account. */
+accountId: string; 
+/**  Node. */
+nodeId: string };
 
 /**
  *  The platforms Framenote speaks to. Closed on purpose: connectors are compiled in, and an
@@ -338,6 +567,14 @@ playerId: string;
 /**  What failed. */
 error: IpcError };
 
+/**  A point on the picture, normalised to 0..1 on both axes. */
+export type Point = {
+	/**  From the left edge, as a fraction of the picture width. */
+	x: number | null,
+	/**  From the top edge, as a fraction of the picture height. */
+	y: number | null,
+};
+
 /**  Frame rate as the UI reads it. */
 export type Rate = {
 	num: number,
@@ -350,6 +587,104 @@ export type RateView = {
 	num: number,
 	/**  Per this many seconds. */
 	den: number,
+};
+
+/**  One shape with its identity and style. */
+export type Shape = {
+	/**  Stable id (UUID). Platforms that merge drawings by object id (Kitsu) receive this id. */
+	id: string,
+	/**  Style. */
+	stroke: Stroke,
+} & ShapeKind;
+
+/**  The geometry of one shape. */
+export type ShapeKind = 
+/**  Freehand, already smoothed. */
+{ type: "pen"; 
+/**  The stroke's points in drawing order. */
+points: Point[] } | 
+/**  A straight line. */
+{ type: "line"; 
+/**  Start. */
+from: Point; 
+/**  End. */
+to: Point } | 
+/**  A line with an arrow head at `to`. */
+{ type: "arrow"; 
+/**  Tail. */
+from: Point; 
+/**  Head. */
+to: Point } | 
+/**  An axis-aligned rectangle. */
+{ type: "rect"; 
+/**  Top-left corner. */
+origin: Point; 
+/**  Width, fraction of picture width. */
+width: number | null; 
+/**  Height, fraction of picture height. */
+height: number | null } | 
+/**  An axis-aligned ellipse. */
+{ type: "ellipse"; 
+/**  Centre. */
+center: Point; 
+/**  Horizontal radius, fraction of picture width. */
+rx: number | null; 
+/**  Vertical radius, fraction of picture height. */
+ry: number | null } | 
+/**  A text label. */
+{ type: "text"; 
+/**  Top-left of the text box. */
+at: Point; 
+/**  The text, shown as text. */
+text: string; 
+/**  Font size as a fraction of picture height. */
+size: number | null };
+
+/**  Where a saved frame went. */
+export type SnapshotResult = {
+	path: string,
+};
+
+/**  How a shape is drawn. */
+export type Stroke = {
+	/**  `#rrggbb`. */
+	color: string,
+	/**  Line width as a fraction of the picture height (0.005 ≈ 5 px on 1080p). */
+	width: number | null,
+};
+
+/**  Metadata pull progress of an account. */
+export type SyncProgress = {
+	accountId: string,
+	phase: string,
+	nodes: number,
+	assets: number,
+	notes: number,
+};
+
+/**  A long task's progress (sync, download), for the task tray. */
+export type TaskProgress = TaskProgress_Serialize | TaskProgress_Deserialize;
+
+/**  A long task's progress (sync, download), for the task tray. */
+export type TaskProgress_Deserialize = {
+	taskId: string,
+	kind: string,
+	label: string,
+	progress?: number | null,
+	state: string,
+	error?: IpcError | null,
+	cancellable: boolean,
+};
+
+/**  A long task's progress (sync, download), for the task tray. */
+export type TaskProgress_Serialize = {
+	taskId: string,
+	kind: string,
+	label: string,
+	progress: number | null,
+	state: string,
+	error: IpcError | null,
+	cancellable: boolean,
 };
 
 /**  A version in an asset's version list. */
