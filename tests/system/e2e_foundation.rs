@@ -23,9 +23,9 @@ async fn demo_library_opens_and_a_clip_shows_its_first_frame() -> anyhow::Result
     let data = tempfile::tempdir()?;
     scenario("foundation", data.path(), |app| async move {
         let long = Duration::from_secs(30);
-        app.wait_for("[data-testid=library-item]", long).await?;
+        app.wait_for("[data-testid=asset]", long).await?;
         let names = app
-            .js("return [...document.querySelectorAll('[data-testid=library-item]')].map(e => e.textContent);")
+            .js("return [...document.querySelectorAll('[data-testid=asset]')].map(e => e.textContent);")
             .await?;
         let names = names.to_string();
         for clip in ["sh010_comp_v001", "sh020_anim_v003", "sh030_grade_v002"] {
@@ -34,7 +34,7 @@ async fn demo_library_opens_and_a_clip_shows_its_first_frame() -> anyhow::Result
         app.screenshot("library").await?;
 
         let item = app
-            .wait_for("[data-testid=library-item][data-name='sh010_comp_v001']", long)
+            .wait_for("[data-testid=asset][data-asset-id='sh010_comp_v001.mp4']", long)
             .await?;
         item.click().await?;
         let counter = app
