@@ -1,58 +1,185 @@
-// The Tauri adapter against Tauri's own IPC mock: command names and arguments as BACKEND.md
-// lists them, binary frames through the channel, errors mapped to BackendError, events.
+// The Tauri adapter against Tauri's own IPC mock: the generated commands' names and arguments,
+// wire types mapped to the UI's, errors mapped to BackendError, binary frames through the channel
+// with exactly one `player_frame_drawn` per frame, and the generated `player-news` event.
 import { afterEach, describe, expect, it } from 'vitest';
 import { clearMocks, mockIPC } from '@tauri-apps/api/mocks';
 import { emit } from '@tauri-apps/api/event';
 import type { Channel } from '@tauri-apps/api/core';
-import { BackendError, type OutboxChanged } from '../src/lib/backend';
+import { BackendError, type PlayerEvent } from '../src/lib/backend';
 import { tauriBackend } from '../src/lib/backend-tauri';
 import { decodeFrame, encodeFrame } from '../src/lib/frame';
 
 afterEach(() => clearMocks());
 
+const MEDIA = {
+  frameRate: { num: 24, den: 1 },
+  firstFrame: 1001,
+  frameCount: 10,
+  startTimecode: null,
+  dropFrame: false,
+  width: 4,
+  height: 2,
+  hasAudio: false,
+};
+
+const ASSET = {
+  id: 'a1',
+  accountId: 'acc',
+  nodeId: 'n',
+  name: 'sh010',
+  status: null,
+  updatedAt: null,
+  versionKey: 'v1',
+  versionLabel: 'v001',
+  versions: [{ key: 'v1', number: 1, label: 'v001' }],
+  frameCount: 10,
+  frameRate: { num: 24, den: 1 },
+  noteCount: 0,
+  offline: { state: 'downloading', progress: null },
+  thumbnailUrl: null,
+  pinned: false,
+};
+
+const frame = (index: number): ArrayBuffer =>
+  encodeFrame({ width: 4, height: 2, playing: true, index, displayFrame: 1001 + index, timecode: '' });
+
+/** Lets the mocked IPC round trips (promises) finish. */
+const tick = () => new Promise((r) => setTimeout(r, 0));
+
 describe('tauriBackend', () => {
-  it('calls the commands with the documented names and arguments', async () => {
+  it('calls the generated commands with their names and arguments and maps the answers', async () => {
     const calls: Array<[string, unknown]> = [];
     mockIPC((cmd, args) => {
       calls.push([cmd, args]);
+      if (cmd === 'app_info') return { version: '1.2.3', dataDir: '/data', logDir: '/data/logs' };
       if (cmd === 'list_accounts') return [];
-      if (cmd === 'sync_now') return 'task-1';
+      if (cmd === 'list_nodes') return [];
+      if (cmd === 'list_assets') return [ASSET];
       return null;
     });
+    expect(await tauriBackend.appInfo()).toEqual({ name: 'Framenote', version: '1.2.3', dataDir: '/data' });
     await tauriBackend.listAccounts();
     await tauriBackend.listNodes('acc', null);
-    await tauriBackend.pin({ kind: 'node', accountId: 'acc', nodeId: 'n' });
-    expect(await tauriBackend.syncNow('acc')).toBe('task-1');
+    const [asset] = await tauriBackend.listAssets('acc', 'n');
+    // A download whose progress the backend cannot tell yet is shown at 0.
+    expect(asset?.offline).toEqual({ state: 'downloading', progress: 0 });
     await tauriBackend.playerCommand('p1', { type: 'setLoop', in: 3, out: 9 });
-    await tauriBackend.saveSnapshot('v', 12, null);
+    await tauriBackend.closePlayer('p1');
     expect(calls).toEqual([
+      ['app_info', {}],
       ['list_accounts', {}],
       ['list_nodes', { accountId: 'acc', parentId: null }],
-      ['pin', { scope: { kind: 'node', accountId: 'acc', nodeId: 'n' } }],
-      ['sync_now', { accountId: 'acc' }],
+      ['list_assets', { accountId: 'acc', nodeId: 'n' }],
       ['player_command', { playerId: 'p1', cmd: { type: 'setLoop', in: 3, out: 9 } }],
-      ['save_snapshot', { versionKey: 'v', frame: 12, drawingPng: null }],
+      ['close_player', { playerId: 'p1' }],
     ]);
   });
 
+  it('rejects what this build of the shell does not offer, without calling it', async () => {
+    const calls: string[] = [];
+    mockIPC((cmd) => {
+      calls.push(cmd);
+      return null;
+    });
+    const missing: Array<() => Promise<unknown>> = [
+      () => tauriBackend.listStatuses('acc'),
+      () => tauriBackend.listPeople('acc'),
+      () => tauriBackend.pin({ kind: 'node', accountId: 'acc', nodeId: 'n' }),
+      () => tauriBackend.unpin({ kind: 'asset', accountId: 'acc', assetId: 'a' }),
+      () => tauriBackend.syncNow('acc'),
+      () => tauriBackend.cancelTask('t'),
+      () => tauriBackend.listNotes('v'),
+      () => tauriBackend.createNote({ versionKey: 'v', parentId: null, text: 'x', frames: null, drawing: null, reviewStatus: null }),
+      () => tauriBackend.setNoteStatus('n', 'resolved'),
+      () => tauriBackend.retryNote('n'),
+      () => tauriBackend.discardNote('n'),
+      () => tauriBackend.saveSnapshot('v', 12, null),
+    ];
+    for (const call of missing) {
+      const e = await call().then(
+        () => null,
+        (x: unknown) => x,
+      );
+      expect(e).toBeInstanceOf(BackendError);
+      expect(e).toMatchObject({ code: 'internal', message: 'not available in this build' });
+    }
+    expect(calls).toEqual([]);
+  });
+
   it('opens a player with a channel and hands each binary frame to the viewer', async () => {
-    let channel: Channel<ArrayBuffer> | null = null;
+    let channel: Channel<unknown> | null = null;
     mockIPC((cmd, args) => {
       if (cmd !== 'open_player') return null;
-      const a = args as { versionKey: string; viewportW: number; viewportH: number; channel: Channel<ArrayBuffer> };
+      const a = args as { versionKey: string; viewportW: number; viewportH: number; channel: Channel<unknown> };
       expect([a.versionKey, a.viewportW, a.viewportH]).toEqual(['v1', 1281, 720]);
       channel = a.channel;
-      return { playerId: 'p9', media: { frameRate: { num: 24, den: 1 }, firstFrame: 1001, frameCount: 10, startTimecode: null, dropFrame: false, width: 4, height: 2, hasAudio: false } };
+      return { playerId: 'p9', media: MEDIA };
     });
     const got: ArrayBuffer[] = [];
     const opened = await tauriBackend.openPlayer('v1', { width: 1280.6, height: 720.2 }, (m) => got.push(m));
-    expect(opened.playerId).toBe('p9');
+    expect(opened).toEqual({ playerId: 'p9', media: MEDIA });
     expect(channel).not.toBeNull();
-    const frame = encodeFrame({ width: 4, height: 2, playing: false, index: 3, displayFrame: 1004, timecode: '00:00:00:03' });
-    channel!.onmessage(frame);
-    channel!.onmessage(new Uint8Array(frame) as unknown as ArrayBuffer);
+    const f = encodeFrame({ width: 4, height: 2, playing: false, index: 3, displayFrame: 1004, timecode: '00:00:00:03' });
+    channel!.onmessage(f);
+    channel!.onmessage(new Uint8Array(f));
     expect(got.length).toBe(2);
     expect(decodeFrame(got[1]!).displayFrame).toBe(1004);
+  });
+
+  it('acknowledges every frame exactly once, also frames drawn before the player id is known', async () => {
+    const acks: string[] = [];
+    let channel: Channel<unknown> | null = null;
+    mockIPC((cmd, args) => {
+      const a = args as { playerId: string; channel: Channel<unknown> };
+      if (cmd === 'player_frame_drawn') acks.push(a.playerId);
+      if (cmd !== 'open_player') return null;
+      channel = a.channel;
+      // The shell starts sending before it answers: two frames arrive ahead of the player id.
+      a.channel.onmessage(frame(0));
+      a.channel.onmessage(frame(1));
+      return { playerId: 'p7', media: MEDIA };
+    });
+    // The viewer draws the first frame at once (before the answer is handled), and says so twice.
+    const waiting: Array<() => void> = [];
+    await tauriBackend.openPlayer('v1', { width: 4, height: 2 }, (m, drawn) => {
+      if (decodeFrame(m).index === 0) {
+        drawn();
+        drawn();
+      }
+      waiting.push(drawn);
+    });
+    expect(waiting.length).toBe(2);
+    await tick();
+    expect(acks).toEqual(['p7']); // owed since before the answer; frame 1 is not drawn yet
+    waiting[1]!();
+    waiting[1]!();
+    await tick();
+    expect(acks).toEqual(['p7', 'p7']);
+    channel!.onmessage(frame(2));
+    channel!.onmessage('not a frame'); // cannot be drawn, but the shell counted it in flight
+    await tick();
+    expect(acks).toEqual(['p7', 'p7', 'p7']);
+    waiting[2]!();
+    waiting[0]!();
+    await tick();
+    expect(acks).toEqual(['p7', 'p7', 'p7', 'p7']);
+  });
+
+  it('acknowledges a frame whose viewer threw, so playback never stalls on it', async () => {
+    const acks: string[] = [];
+    let channel: Channel<unknown> | null = null;
+    mockIPC((cmd, args) => {
+      const a = args as { playerId: string; channel: Channel<unknown> };
+      if (cmd === 'player_frame_drawn') acks.push(a.playerId);
+      if (cmd === 'open_player') channel = a.channel;
+      return cmd === 'open_player' ? { playerId: 'p8', media: MEDIA } : null;
+    });
+    await tauriBackend.openPlayer('v1', { width: 4, height: 2 }, () => {
+      throw new Error('canvas lost');
+    });
+    expect(() => channel!.onmessage(frame(0))).toThrow('canvas lost');
+    await tick();
+    expect(acks).toEqual(['p8']);
   });
 
   it('turns the shell errors into BackendError with their code and message', async () => {
@@ -66,17 +193,58 @@ describe('tauriBackend', () => {
       throw { code: 'something_new', message: 'Odd.' };
     });
     expect(await tauriBackend.listAccounts().catch((x: unknown) => x)).toMatchObject({ code: 'internal', message: 'Odd.' });
+    // The generated wrapper re-throws real Errors instead of returning them; they are mapped too.
+    mockIPC(() => {
+      throw new Error('IPC bridge gone');
+    });
+    const thrown = await tauriBackend.openPlayer('v', { width: 1, height: 1 }, () => undefined).catch((x: unknown) => x);
+    expect(thrown).toBeInstanceOf(BackendError);
+    expect(thrown).toMatchObject({ code: 'internal', message: 'IPC bridge gone' });
   });
 
-  it('delivers events until unsubscribed', async () => {
-    mockIPC(() => null, { shouldMockEvents: true });
-    const seen: OutboxChanged[] = [];
-    const stop = tauriBackend.onOutboxChanged((e) => seen.push(e));
-    await new Promise((r) => setTimeout(r, 0));
-    await emit('outbox-changed', { noteId: 'n1', versionKey: 'v', outbox: { state: 'sent' } });
+  it('delivers player news as player events, completed with what the UI last told the player', async () => {
+    mockIPC(
+      (cmd) => {
+        if (cmd === 'open_player') return { playerId: 'p5', media: MEDIA };
+        return null;
+      },
+      { shouldMockEvents: true },
+    );
+    const seen: PlayerEvent[] = [];
+    const stop = tauriBackend.onPlayerEvent((e) => seen.push(e));
+    await tick();
+    await tauriBackend.openPlayer('v1', { width: 4, height: 2 }, () => undefined);
+    await emit('player-news', { kind: 'state', playerId: 'p5', playing: false, rate: 1 });
+    await tauriBackend.playerCommand('p5', { type: 'setVolume', volume: 0.5 });
+    await tauriBackend.playerCommand('p5', { type: 'setMuted', muted: true });
+    await tauriBackend.playerCommand('p5', { type: 'setLoop', in: 2, out: 8 });
+    await emit('player-news', { kind: 'state', playerId: 'p5', playing: true, rate: -2 });
+    await tauriBackend.playerCommand('p5', { type: 'clearLoop' });
+    await emit('player-news', { kind: 'state', playerId: 'p5', playing: true, rate: null });
+    await emit('player-news', { kind: 'ended', playerId: 'p5' });
+    await emit('player-news', { kind: 'error', playerId: 'p5', error: { code: 'media_error', message: 'Cannot decode.' } });
     stop();
-    await new Promise((r) => setTimeout(r, 0));
-    await emit('outbox-changed', { noteId: 'n2', versionKey: 'v', outbox: { state: 'sent' } });
-    expect(seen.map((e) => e.noteId)).toEqual(['n1']);
+    await tick();
+    await emit('player-news', { kind: 'ended', playerId: 'p5' });
+    expect(seen).toEqual([
+      { kind: 'state', playerId: 'p5', playing: false, rate: 1, loop: null, volume: 1, muted: false },
+      { kind: 'state', playerId: 'p5', playing: true, rate: -2, loop: { in: 2, out: 8 }, volume: 0.5, muted: true },
+      { kind: 'state', playerId: 'p5', playing: true, rate: 0, loop: null, volume: 0.5, muted: true },
+      { kind: 'ended', playerId: 'p5' },
+      { kind: 'error', playerId: 'p5', error: { code: 'media_error', message: 'Cannot decode.' } },
+    ]);
+    await tauriBackend.closePlayer('p5');
+  });
+
+  it('subscribes to events this build does not emit without failing', () => {
+    mockIPC(() => null, { shouldMockEvents: true });
+    const stops = [
+      tauriBackend.onSyncProgress(() => undefined),
+      tauriBackend.onTaskProgress(() => undefined),
+      tauriBackend.onOutboxChanged(() => undefined),
+      tauriBackend.onOfflineChanged(() => undefined),
+      tauriBackend.onConnectionChanged(() => undefined),
+    ];
+    for (const stop of stops) stop();
   });
 });

@@ -4,7 +4,7 @@ import { DraftStore, draftKey, mentionQuery, noteStamp } from '../src/lib/drafts
 import { encodeFrame } from '../src/lib/frame';
 import { visibleAssets } from '../src/stores/library.svelte';
 import { Session } from '../src/stores/session.svelte';
-import type { Backend, OpenedPlayer } from '../src/lib/backend';
+import type { Backend, FrameHandler, OpenedPlayer } from '../src/lib/backend';
 import { MemoryStorage, settle, until } from './helpers';
 
 const sessions: Session[] = [];
@@ -124,23 +124,72 @@ describe('note composer (store)', () => {
 
 describe('player store', () => {
   it('shows the counter and timecode of the frame actually drawn (its header), not the one asked for', async () => {
-    let send: ((m: ArrayBuffer) => void) | null = null;
+    let send: FrameHandler | null = null;
     const backend = new MockBackend({ renderPixels: false });
     const real = backend.openPlayer.bind(backend);
     backend.openPlayer = async (key, vp, onFrame): Promise<OpenedPlayer> => {
       send = onFrame;
-      return real(key, vp, () => undefined); // swallow the mock's own frames
+      return real(key, vp, (_m, drawn) => drawn()); // swallow the mock's own frames
     };
     const { s } = await started(new MemoryStorage(), backend);
     expect(send).not.toBeNull();
+    const acks: number[] = [];
+    const ack = (i: number) => () => acks.push(i);
     await s.player.seek(50); // asked for 50…
-    send!(encodeFrame({ width: 4, height: 2, playing: false, index: 48, displayFrame: 1049, timecode: '01:00:00:00' }));
+    send!(encodeFrame({ width: 4, height: 2, playing: false, index: 48, displayFrame: 1049, timecode: '01:00:00:00' }), ack(48));
     await settle();
     // …but 48 is what the pipeline delivered, so 48 is what is shown.
     expect(s.player.drawn).toMatchObject({ index: 48, displayFrame: 1049, timecode: '01:00:00:00' });
-    send!(new ArrayBuffer(3));
+    expect(acks).toEqual([48]);
+    send!(new ArrayBuffer(3), ack(-1));
     await settle();
     expect(s.player.error).toMatch(/cannot be shown/);
+    expect(acks).toEqual([48, -1]); // not drawable, yet acknowledged, or playback would stall
+  });
+
+  it('acknowledges every frame once: drawn ones after painting, replaced ones with their successor', async () => {
+    let send: FrameHandler | null = null;
+    const backend = new MockBackend({ renderPixels: false });
+    const real = backend.openPlayer.bind(backend);
+    backend.openPlayer = async (key, vp, onFrame): Promise<OpenedPlayer> => {
+      send = onFrame;
+      return real(key, vp, (_m, drawn) => drawn());
+    };
+    const { s } = await started(new MemoryStorage(), backend);
+    const painted: number[] = [];
+    const acks: number[] = [];
+    s.player.setPainter((f) => {
+      painted.push(f.index);
+      expect(acks).not.toContain(f.index); // acknowledged only after it was drawn
+    });
+    const frame = (index: number) =>
+      encodeFrame({ width: 4, height: 2, playing: true, index, displayFrame: index, timecode: '' });
+    // Three frames before the screen refreshes: only the newest is painted…
+    for (const i of [1, 2, 3]) send!(frame(i), () => acks.push(i));
+    expect(acks).toEqual([]);
+    await settle();
+    expect(painted).toEqual([3]);
+    // …and all three are acknowledged, once each.
+    expect([...acks].sort()).toEqual([1, 2, 3]);
+    expect(s.player.skipped).toBe(2);
+    // A frame still waiting when the clip closes is acknowledged too.
+    send!(frame(4), () => acks.push(4));
+    await s.player.close();
+    expect(acks.filter((i) => i === 4)).toEqual([4]);
+    await settle();
+    expect(painted).toEqual([3]);
+  });
+
+  it('keeps playing against a backend that waits for acknowledgements', async () => {
+    const { s, backend } = await started();
+    const before = backend.framesSent;
+    await s.player.togglePlay();
+    await new Promise((r) => setTimeout(r, 400));
+    await s.player.togglePlay();
+    await settle();
+    // 24 fps for 0.4 s: a stalled window would have stopped after two frames.
+    expect(backend.framesSent - before).toBeGreaterThan(5);
+    expect(backend.framesAcknowledged).toBe(backend.framesSent);
   });
 
   it('runs J/K/L against the player and reports reverse speed', async () => {
@@ -157,7 +206,7 @@ describe('player store', () => {
     await s.player.shuttleForwardL(); // K still held: a step
     await settle();
     expect(s.player.index).toBe(before + 1);
-    expect(backend.commandLog.map((c) => c.command.type)).toEqual(['setRate', 'play', 'setRate', 'pause', 'step']);
+    expect(backend.commandLog.map((c) => c.command.type)).toEqual(['setVolume', 'setMuted', 'setRate', 'play', 'setRate', 'pause', 'step']);
   });
 });
 

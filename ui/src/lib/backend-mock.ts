@@ -14,6 +14,7 @@ import {
   type Capabilities,
   type ConnectionChanged,
   type Drawing,
+  type FrameHandler,
   type LibraryNode,
   type MediaFacts,
   type NewNote,
@@ -315,11 +316,16 @@ function demoNotes(): NoteView[] {
 /** Frames are rendered at most this wide (enough for 1:1 on the demo clips); the viewer scales them. */
 const MOCK_MAX_WIDTH = 2048;
 
+/** Playback frames that may wait unacknowledged, as in the shell. */
+const MOCK_FRAMES_IN_FLIGHT = 2;
+
 interface PlayerSim {
   id: string;
   clip: MockClip;
   media: MediaFacts;
-  onFrame: (m: ArrayBuffer) => void;
+  onFrame: FrameHandler;
+  /** Frames sent and not yet acknowledged; playback skips frames while the window is full. */
+  inFlight: number;
   viewport: Viewport;
   index: number;
   position: number;
@@ -454,6 +460,10 @@ export class MockBackend implements Backend {
   readonly connectionEvents = new Hub<ConnectionChanged>();
   /** Every command sent to a player, in order; tests read it. */
   readonly commandLog: Array<{ playerId: string; command: PlayerCommand }> = [];
+  /** Frame accounting, for tests of the flow control. */
+  framesSent = 0;
+  framesAcknowledged = 0;
+  framesSkipped = 0;
   /** When set, the next note posted fails with this reason. */
   failNextPost: string | null = null;
 
@@ -701,7 +711,7 @@ export class MockBackend implements Backend {
 
   // --- player ---------------------------------------------------------------------------------
 
-  async openPlayer(versionKey: string, viewport: Viewport, onFrame: (m: ArrayBuffer) => void): Promise<OpenedPlayer> {
+  async openPlayer(versionKey: string, viewport: Viewport, onFrame: FrameHandler): Promise<OpenedPlayer> {
     const { acc, asset } = this.findVersion(versionKey);
     const off = asset.summary.offline.state;
     if (acc.account.connection !== 'online' && off !== 'available' && off !== 'outdated') {
@@ -714,6 +724,7 @@ export class MockBackend implements Backend {
       clip: asset.clip,
       media,
       onFrame,
+      inFlight: 0,
       viewport: { ...viewport },
       index: 0,
       position: 0,
@@ -744,7 +755,16 @@ export class MockBackend implements Backend {
     return p;
   }
 
-  private sendFrame(p: PlayerSim): void {
+  /**
+   * Sends the current frame. Like the shell, at most `MOCK_FRAMES_IN_FLIGHT` playback frames wait
+   * unacknowledged (a still frame always goes: it answers a request), so a UI that forgets to
+   * acknowledge stalls here as it would in the app.
+   */
+  private sendFrame(p: PlayerSim, playback = false): void {
+    if (playback && p.inFlight >= MOCK_FRAMES_IN_FLIGHT) {
+      this.framesSkipped += 1;
+      return;
+    }
     const { width, height } = fitSize(p.media, p.viewport);
     const message = encodeFrame(
       {
@@ -757,7 +777,15 @@ export class MockBackend implements Backend {
       },
       this.opts.renderPixels ? (px, w, h) => renderFrame(p, px, w, h) : undefined,
     );
-    p.onFrame(message);
+    p.inFlight += 1;
+    this.framesSent += 1;
+    let acked = false;
+    p.onFrame(message, () => {
+      if (acked) return;
+      acked = true;
+      p.inFlight = Math.max(0, p.inFlight - 1);
+      this.framesAcknowledged += 1;
+    });
   }
 
   private emitState(p: PlayerSim): void {
@@ -817,7 +845,7 @@ export class MockBackend implements Backend {
     }
     if (next !== p.index) {
       p.index = next;
-      this.sendFrame(p);
+      this.sendFrame(p, true);
     }
     this.schedule(p);
   }

@@ -207,6 +207,15 @@ export interface OpenedPlayer {
   media: MediaFacts;
 }
 
+/**
+ * Receives one binary frame message (see frame.ts). `drawn` must be called exactly once, after the
+ * frame was painted or once it is certain it never will be (a newer frame replaced it, it could not
+ * be decoded, the player closed): the backend keeps only a couple of frames in flight while
+ * playing and waits for these acknowledgements, so a frame never acknowledged stalls playback.
+ * Calling `drawn` again for the same frame does nothing.
+ */
+export type FrameHandler = (message: ArrayBuffer, drawn: () => void) => void;
+
 export interface Viewport {
   /** Device pixels. */
   width: number;
@@ -379,7 +388,8 @@ export interface SnapshotResult {
 
 /**
  * Everything the UI asks of the backend. Every method rejects with a `BackendError`.
- * `openPlayer` takes a frame callback: each call gets one binary frame message (see frame.ts).
+ * `openPlayer` takes a frame callback: each call gets one binary frame message (see frame.ts) and
+ * its acknowledgement (see `FrameHandler`).
  */
 export interface Backend {
   appInfo(): Promise<AppInfo>;
@@ -398,7 +408,7 @@ export interface Backend {
   openPlayer(
     versionKey: string,
     viewport: Viewport,
-    onFrame: (message: ArrayBuffer) => void,
+    onFrame: FrameHandler,
   ): Promise<OpenedPlayer>;
   playerCommand(playerId: string, command: PlayerCommand): Promise<void>;
   closePlayer(playerId: string): Promise<void>;

@@ -1,6 +1,8 @@
 //! The viewer's player: opens a version, receives binary frames, paints the newest one on the
 //! next animation frame and only then updates the counter and timecode (so they describe the
-//! frame actually on screen), sends transport commands, and runs the J/K/L shuttle.
+//! frame actually on screen), sends transport commands, and runs the J/K/L shuttle. Every received
+//! frame is acknowledged exactly once — when painted, or when a newer one replaced it, it could not
+//! be decoded, or the clip closed — because the backend stops sending while frames stay unacknowledged.
 
 import {
   toBackendError,
@@ -50,6 +52,8 @@ export class PlayerStore {
 
   private shuttleState: ShuttleState = { ...INITIAL_SHUTTLE };
   private pending: DecodedFrame | null = null;
+  /** Acknowledgements of the pending frame and of the frames it replaced, due once it is painted. */
+  private pendingAcks: Array<() => void> = [];
   private paintScheduled = false;
   private painter: Painter | null = null;
   private viewport: Viewport = { width: 1280, height: 720 };
@@ -124,7 +128,7 @@ export class PlayerStore {
     this.requested = null;
     this.shuttleState = { ...INITIAL_SHUTTLE };
     try {
-      const opened = await this.backend.openPlayer(versionKey, this.viewport, (m) => this.receive(seq, m));
+      const opened = await this.backend.openPlayer(versionKey, this.viewport, (m, drawn) => this.receive(seq, m, drawn));
       if (seq !== this.openSeq) {
         // Another clip was opened while this one was loading: let it go.
         void this.backend.closePlayer(opened.playerId);
@@ -134,8 +138,9 @@ export class PlayerStore {
       this.media = opened.media;
       if (this.speed !== 1) void this.send({ type: 'setRate', rate: this.speed });
       this.shuttleState = { ...this.shuttleState, rate: this.speed };
-      if (this.volume !== 0.8) void this.send({ type: 'setVolume', volume: this.volume });
-      if (this.muted) void this.send({ type: 'setMuted', muted: true });
+      // The reviewer's sound settings outlive a clip; a new player starts at its own defaults.
+      void this.send({ type: 'setVolume', volume: this.volume });
+      void this.send({ type: 'setMuted', muted: this.muted });
     } catch (e) {
       if (seq === this.openSeq) this.error = toBackendError(e).message;
     } finally {
@@ -147,6 +152,7 @@ export class PlayerStore {
     const id = this.playerId;
     this.playerId = null;
     this.pending = null;
+    this.acknowledgePending();
     if (id) {
       try {
         await this.backend.closePlayer(id);
@@ -156,20 +162,27 @@ export class PlayerStore {
     }
   }
 
-  private receive(seq: number, message: ArrayBuffer): void {
-    if (seq !== this.openSeq) return;
+  private receive(seq: number, message: ArrayBuffer, drawn: () => void): void {
+    if (seq !== this.openSeq) {
+      drawn(); // A frame of a clip no longer shown.
+      return;
+    }
     let frame: DecodedFrame;
     try {
       frame = decodeFrame(message);
     } catch (e) {
+      drawn();
       if (e instanceof FrameFormatError) {
         this.error = `The player sent a frame that cannot be shown (${e.message}).`;
         return;
       }
       throw e;
     }
+    // A replaced frame is acknowledged with the one that replaced it, when that is painted, so the
+    // backend never runs further ahead of the screen than its window.
     if (this.pending) this.skipped += 1;
     this.pending = frame;
+    this.pendingAcks.push(drawn);
     if (!this.paintScheduled) {
       this.paintScheduled = true;
       schedule(() => this.flushFrame());
@@ -182,7 +195,11 @@ export class PlayerStore {
     const frame = this.pending;
     this.pending = null;
     if (!frame) return;
-    this.painter?.(frame);
+    try {
+      this.painter?.(frame);
+    } finally {
+      this.acknowledgePending();
+    }
     if (frame.playing || frame.index === this.requested) this.requested = null;
     this.drawn = {
       width: frame.width,
@@ -192,6 +209,12 @@ export class PlayerStore {
       displayFrame: frame.displayFrame,
       timecode: frame.timecode,
     };
+  }
+
+  private acknowledgePending(): void {
+    const acks = this.pendingAcks;
+    this.pendingAcks = [];
+    for (const ack of acks) ack();
   }
 
   async send(command: PlayerCommand): Promise<void> {
