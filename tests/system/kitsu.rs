@@ -497,3 +497,106 @@ async fn kitsu_live_events_arrive() {
         }
     }
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn kitsu_lost_answer_is_recognised_on_retry() {
+    use framenote_tests::fault_proxy::{Fault, FaultAction};
+    let zou = zou::zou().await;
+    let origin = zou.api.trim_end_matches("/api").to_owned();
+    let proxy = FaultProxy::start(&origin).await.unwrap();
+    let connector = connector_for(&format!("{}/api", proxy.url()));
+    connector.authenticate(&password(SUPERVISOR)).await.unwrap();
+    let version = seeded_version(connector.as_ref(), &zou, "29.97").await;
+    // The comment reaches Zou and is stored, but the answer is cut: what a dropped connection
+    // after "posted" looks like to the outbox.
+    proxy.inject(Fault {
+        method: Some("POST".into()),
+        path_contains: "/comment".into(),
+        action: FaultAction::CutBody { bytes: 0 },
+        times: 1,
+    });
+    let note = conformance::new_note(
+        &version,
+        "posted once, answered never",
+        Some(5),
+        Some(conformance::arrow_and_rect()),
+    );
+    let lost = connector.create_note(&note).await.unwrap_err();
+    assert!(
+        lost.kind.is_transient(),
+        "a lost answer must stay queued: {:?} {lost}",
+        lost.kind
+    );
+    // The outbox retries: the connector finds the comment by its client id instead of posting again.
+    let retried = connector.create_note(&note).await.unwrap();
+    assert_eq!(retried.client_id.as_deref(), Some(note.client_id.as_str()));
+    assert!(
+        retried.drawing.is_some(),
+        "the retry completes the drawing the first attempt never sent"
+    );
+    let admin = Admin::login(&zou.api, &zou.admin.0, &zou.admin.1)
+        .await
+        .unwrap();
+    let comments = admin
+        .get(&format!("/data/tasks/{}/comments", version.asset))
+        .await
+        .unwrap();
+    let copies = comments
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|c| {
+            c["text"]
+                .as_str()
+                .is_some_and(|t| t.contains(&note.client_id))
+        })
+        .count();
+    assert_eq!(copies, 1, "the note was posted twice");
+    assert_eq!(
+        proxy
+            .seen("/comment")
+            .iter()
+            .filter(|s| s.method == "POST")
+            .count(),
+        1
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn kitsu_timeouts_are_retried_then_reported_offline() {
+    use framenote_connectors::http::HttpConfig;
+    use framenote_tests::fault_proxy::{Fault, FaultAction};
+    let zou = zou::zou().await;
+    let origin = zou.api.trim_end_matches("/api").to_owned();
+    let proxy = FaultProxy::start(&origin).await.unwrap();
+    let config = KitsuConfig {
+        http: HttpConfig {
+            timeout: Duration::from_secs(1),
+            max_attempts: 3,
+            base_backoff: Duration::from_millis(100),
+            ..HttpConfig::default()
+        },
+        ..KitsuConfig::new(format!("{}/api", proxy.url()))
+    };
+    let connector = KitsuConnector::new(config).unwrap();
+    connector.authenticate(&password(SUPERVISOR)).await.unwrap();
+    let path = "/data/user/projects/open";
+    let slow = |times| Fault {
+        method: Some("GET".into()),
+        path_contains: path.into(),
+        action: FaultAction::Delay(Duration::from_secs(3)),
+        times,
+    };
+    // One slow answer: timed out, retried (a listing is idempotent), then fine.
+    proxy.inject(slow(1));
+    assert!(!connector.list_nodes(None).await.unwrap().is_empty());
+    let seen = proxy.seen(path);
+    assert_eq!(seen.len(), 2, "{seen:?}");
+    assert!(seen[0].faulted && !seen[1].faulted);
+    // Slow every time: a transient Offline error once the budget is spent, not a hang.
+    proxy.inject(slow(3));
+    let err = connector.list_nodes(None).await.unwrap_err();
+    assert_eq!(err.kind, ErrorKind::Offline, "{err}");
+    assert!(err.message.contains("timed out"), "{err}");
+    assert_eq!(proxy.seen(path).len(), 5);
+}
