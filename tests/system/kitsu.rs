@@ -268,6 +268,11 @@ async fn kitsu_media_facts_match_the_real_proxy() {
             version.media.frame_rate, version.media.frame_count, stream["r_frame_rate"]
         );
         assert_eq!(
+            version.media.bytes,
+            std::fs::metadata(&path).ok().map(|m| m.len()),
+            "{fps}: proxy size"
+        );
+        assert_eq!(
             version.media.frame_count,
             Some(frames),
             "{fps}: frame count vs the real proxy"

@@ -885,8 +885,24 @@ impl Connector for KitsuConnector {
                 "Kitsu could not process the uploaded movie (status \"broken\")",
             ));
         }
-        let task: ZTask = self.get(&format!("/data/tasks/{task_id}")).await?;
-        let project = self.project(&task.project_id).await?;
+        // List it the way browsing does, so that its media facts (entity fps, frame_in) are the
+        // same as the next listing's; fall back to the project's rate if the task is not in
+        // the user's lists (an artist uploading to a task assigned to someone else).
+        let task: Value = self.get(&format!("/data/tasks/{task_id}")).await?;
+        let project_id = task
+            .get("project_id")
+            .and_then(Value::as_str)
+            .unwrap_or_default()
+            .to_owned();
+        if let Ok(assets) = self.list_assets(&RemoteId::new(project_id.clone())).await
+            && let Some(version) = assets
+                .into_iter()
+                .flat_map(|a| a.versions)
+                .find(|v| v.id.as_str() == uploaded.id)
+        {
+            return Ok(version);
+        }
+        let project = self.project(&project_id).await?;
         let rate = mapping::resolve_fps(project.as_ref(), None);
         Ok(mapping::preview_version(&uploaded, task_id, rate, 1, None))
     }
