@@ -5,7 +5,15 @@ import { afterEach, describe, expect, it } from 'vitest';
 import { clearMocks, mockIPC } from '@tauri-apps/api/mocks';
 import { emit } from '@tauri-apps/api/event';
 import type { Channel } from '@tauri-apps/api/core';
-import { BackendError, type PlayerEvent } from '../src/lib/backend';
+import {
+  BackendError,
+  type ConnectionChanged,
+  type OfflineChanged,
+  type OutboxChanged,
+  type PlayerEvent,
+  type SyncProgress,
+  type TaskProgress,
+} from '../src/lib/backend';
 import { tauriBackend } from '../src/lib/backend-tauri';
 import { decodeFrame, encodeFrame } from '../src/lib/frame';
 
@@ -75,6 +83,87 @@ describe('tauriBackend', () => {
     ]);
   });
 
+  it('calls the sync, offline, notes and snapshot commands with their arguments', async () => {
+    const calls: Array<[string, unknown]> = [];
+    mockIPC((cmd, args) => {
+      calls.push([cmd, args]);
+      if (cmd === 'sync_now') return 'task-1';
+      if (cmd === 'save_snapshot') return { path: '/tmp/sh010_1012.png' };
+      return null;
+    });
+    await tauriBackend.pin({ kind: 'node', accountId: 'acc', nodeId: 'n' });
+    await tauriBackend.unpin({ kind: 'asset', accountId: 'acc', assetId: 'a' });
+    expect(await tauriBackend.syncNow('acc')).toBe('task-1');
+    await tauriBackend.cancelTask('task-1');
+    await tauriBackend.retryNote('n1');
+    await tauriBackend.discardNote('n1');
+    expect(await tauriBackend.saveSnapshot('v', 12, null)).toEqual({ path: '/tmp/sh010_1012.png' });
+    expect(calls).toEqual([
+      ['pin', { scope: { kind: 'node', accountId: 'acc', nodeId: 'n' } }],
+      ['unpin', { scope: { kind: 'asset', accountId: 'acc', assetId: 'a' } }],
+      ['sync_now', { accountId: 'acc' }],
+      ['cancel_task', { taskId: 'task-1' }],
+      ['retry_note', { noteId: 'n1' }],
+      ['discard_note', { noteId: 'n1' }],
+      ['save_snapshot', { versionKey: 'v', frame: 12, drawingPng: null }],
+    ]);
+  });
+
+  it('writes and reads notes, drawings included', async () => {
+    const calls: Array<[string, unknown]> = [];
+    const wireNote = (id: string, parentId: string | null) => ({
+      id,
+      versionKey: 'acc:v1',
+      parentId,
+      author: 'Ana',
+      createdAt: '2026-11-22T10:00:00Z',
+      text: 'Softer edge',
+      frames: { start: 12, end: 12 },
+      timecode: '01:00:00:12',
+      status: 'open',
+      drawing: {
+        shapes: [
+          { id: 's1', type: 'pen', points: [{ x: 0.1, y: 0.2 }, { x: null, y: 0.3 }], stroke: { color: '#ff0000', width: 0.005 } },
+          { id: 's2', type: 'rect', origin: { x: 0.5, y: 0.5 }, width: 0.25, height: null, stroke: { color: '#00ff00', width: null } },
+        ],
+        overlay_svg: '<svg/>',
+      },
+      outbox: { state: 'pending' },
+      reviewStatus: null,
+      frameThumbnailUrl: null,
+    });
+    mockIPC((cmd, args) => {
+      calls.push([cmd, args]);
+      if (cmd === 'list_notes') return [{ root: wireNote('n1', null), replies: [wireNote('n2', 'n1')] }];
+      if (cmd === 'create_note' || cmd === 'set_note_status') return wireNote('n3', null);
+      return null;
+    });
+    const [thread] = await tauriBackend.listNotes('acc:v1');
+    expect(thread?.replies[0]?.parentId).toBe('n1');
+    // Non-finite numbers arrive as null (serde) and are drawn as 0; the SVG overlay is not shown yet.
+    expect(thread?.root.drawing).toEqual({
+      shapes: [
+        { id: 's1', type: 'pen', points: [{ x: 0.1, y: 0.2 }, { x: 0, y: 0.3 }], stroke: { color: '#ff0000', width: 0.005 } },
+        { id: 's2', type: 'rect', origin: { x: 0.5, y: 0.5 }, width: 0.25, height: 0, stroke: { color: '#00ff00', width: 0 } },
+      ],
+    });
+    const note = {
+      versionKey: 'acc:v1',
+      parentId: null,
+      text: 'Softer edge',
+      frames: { start: 12, end: 12 },
+      drawing: { shapes: [{ id: 's9', type: 'arrow' as const, from: { x: 0, y: 0 }, to: { x: 1, y: 1 }, stroke: { color: '#ffffff', width: 0.004 } }] },
+      reviewStatus: null,
+    };
+    expect((await tauriBackend.createNote(note)).id).toBe('n3');
+    expect((await tauriBackend.setNoteStatus('n3', 'resolved')).id).toBe('n3');
+    expect(calls).toEqual([
+      ['list_notes', { versionKey: 'acc:v1' }],
+      ['create_note', { note }],
+      ['set_note_status', { noteId: 'n3', status: 'resolved' }],
+    ]);
+  });
+
   it('rejects what this build of the shell does not offer, without calling it', async () => {
     const calls: string[] = [];
     mockIPC((cmd) => {
@@ -84,16 +173,6 @@ describe('tauriBackend', () => {
     const missing: Array<() => Promise<unknown>> = [
       () => tauriBackend.listStatuses('acc'),
       () => tauriBackend.listPeople('acc'),
-      () => tauriBackend.pin({ kind: 'node', accountId: 'acc', nodeId: 'n' }),
-      () => tauriBackend.unpin({ kind: 'asset', accountId: 'acc', assetId: 'a' }),
-      () => tauriBackend.syncNow('acc'),
-      () => tauriBackend.cancelTask('t'),
-      () => tauriBackend.listNotes('v'),
-      () => tauriBackend.createNote({ versionKey: 'v', parentId: null, text: 'x', frames: null, drawing: null, reviewStatus: null }),
-      () => tauriBackend.setNoteStatus('n', 'resolved'),
-      () => tauriBackend.retryNote('n'),
-      () => tauriBackend.discardNote('n'),
-      () => tauriBackend.saveSnapshot('v', 12, null),
     ];
     for (const call of missing) {
       const e = await call().then(
@@ -236,15 +315,92 @@ describe('tauriBackend', () => {
     await tauriBackend.closePlayer('p5');
   });
 
-  it('subscribes to events this build does not emit without failing', () => {
-    mockIPC(() => null, { shouldMockEvents: true });
+  it('relates the engine events to what the UI listed and maps them to the UI events', async () => {
+    mockIPC(
+      (cmd) => {
+        if (cmd === 'list_assets') return [{ ...ASSET, id: 'asset-7', accountId: 'kitsu-1', versionKey: 'kitsu-1:ver-7' }];
+        if (cmd === 'list_notes') return [];
+        if (cmd === 'create_note') {
+          return {
+            id: 'note-1', versionKey: 'kitsu-1:ver-7', parentId: null, author: 'Me', createdAt: '2026-11-22T10:00:00Z',
+            text: 'x', frames: null, timecode: null, status: 'open', drawing: null, outbox: { state: 'pending' },
+            reviewStatus: null, frameThumbnailUrl: null,
+          };
+        }
+        if (cmd === 'sync_now') return 'task-9';
+        return null;
+      },
+      { shouldMockEvents: true },
+    );
+    const offline: OfflineChanged[] = [];
+    const outbox: OutboxChanged[] = [];
+    const tasks: TaskProgress[] = [];
+    const syncs: SyncProgress[] = [];
+    const connections: ConnectionChanged[] = [];
     const stops = [
-      tauriBackend.onSyncProgress(() => undefined),
-      tauriBackend.onTaskProgress(() => undefined),
-      tauriBackend.onOutboxChanged(() => undefined),
-      tauriBackend.onOfflineChanged(() => undefined),
-      tauriBackend.onConnectionChanged(() => undefined),
+      tauriBackend.onOfflineChanged((e) => offline.push(e)),
+      tauriBackend.onOutboxChanged((e) => outbox.push(e)),
+      tauriBackend.onTaskProgress((e) => tasks.push(e)),
+      tauriBackend.onSyncProgress((e) => syncs.push(e)),
+      tauriBackend.onConnectionChanged((e) => connections.push(e)),
     ];
+    await tick();
+    await tauriBackend.listAssets('kitsu-1', 'n');
+    await tauriBackend.createNote({ versionKey: 'kitsu-1:ver-7', parentId: null, text: 'x', frames: null, drawing: null, reviewStatus: null });
+    await tauriBackend.syncNow('kitsu-1');
+
+    await emit('offline-changed', { accountId: 'kitsu-1', versionId: 'ver-7', bytes: 250, total: 1000, state: 'downloading' });
+    await emit('offline-changed', { accountId: 'kitsu-1', versionId: 'ver-7', bytes: 0, total: null, state: 'queued' });
+    await emit('offline-changed', { accountId: 'kitsu-1', versionId: 'ver-7', bytes: 1000, total: 1000, state: 'complete' });
+    await emit('offline-changed', { accountId: 'kitsu-1', versionId: 'ver-7', bytes: 0, total: null, state: 'failed' });
+    await emit('offline-changed', { accountId: 'kitsu-1', versionId: 'not-listed', bytes: 1, total: 2, state: 'downloading' });
+    expect(offline).toEqual([
+      { accountId: 'kitsu-1', assetId: 'asset-7', offline: { state: 'downloading', progress: 0.25 } },
+      { accountId: 'kitsu-1', assetId: 'asset-7', offline: { state: 'downloading', progress: 0 } },
+      { accountId: 'kitsu-1', assetId: 'asset-7', offline: { state: 'available' } },
+      { accountId: 'kitsu-1', assetId: 'asset-7', offline: { state: 'none' } },
+    ]);
+
+    await emit('outbox-changed', { accountId: 'kitsu-1', noteId: 'note-1', state: 'in_flight', error: null });
+    await emit('outbox-changed', { accountId: 'kitsu-1', noteId: 'note-1', state: 'queued', error: 'Kitsu cannot be reached.' });
+    await emit('outbox-changed', { accountId: 'kitsu-1', noteId: 'note-1', state: 'failed', error: 'Forbidden.' });
+    await emit('outbox-changed', { accountId: 'kitsu-1', noteId: 'note-1', state: 'done', error: null });
+    await emit('outbox-changed', { accountId: 'kitsu-1', noteId: 'note-1', state: 'discarded', error: null });
+    await emit('outbox-changed', { accountId: 'kitsu-1', noteId: null, state: 'done', error: null });
+    await emit('outbox-changed', { accountId: 'kitsu-1', noteId: 'someone-elses', state: 'done', error: null });
+    const note = { noteId: 'note-1', versionKey: 'kitsu-1:ver-7' };
+    expect(outbox).toEqual([
+      { ...note, outbox: { state: 'pending' } },
+      { ...note, outbox: { state: 'pending' } },
+      { ...note, outbox: { state: 'failed', reason: 'Forbidden.' } },
+      { ...note, outbox: { state: 'sent' } },
+    ]);
+
+    const task = { taskId: 'task-9', kind: 'sync', label: 'Syncing Kitsu', progress: null, state: 'running', error: null, cancellable: true };
+    await emit('task-progress', task);
+    await emit('task-progress', { ...task, progress: 1, state: 'failed', error: { code: 'offline', message: 'Kitsu cannot be reached.' }, cancellable: false });
+    await emit('task-progress', { ...task, kind: 'reindex', state: 'paused' });
+    expect(tasks).toEqual([
+      task,
+      { ...task, progress: 1, state: 'failed', error: { code: 'offline', message: 'Kitsu cannot be reached.' }, cancellable: false },
+      { ...task, state: 'failed', error: { code: 'internal', message: 'The task ended in a state Framenote does not know ("paused").' } },
+    ]);
+
+    await emit('sync-progress', { accountId: 'kitsu-1', phase: 'tree', nodes: 4, assets: 0, notes: 0 });
+    await emit('sync-progress', { accountId: 'kitsu-1', phase: 'notes', nodes: 4, assets: 10, notes: 3 });
+    await emit('sync-progress', { accountId: 'kitsu-1', phase: 'done', nodes: 4, assets: 10, notes: 9 });
+    expect(syncs).toEqual([
+      { accountId: 'kitsu-1', taskId: 'task-9', phase: 'browsing', done: 4, total: null },
+      { accountId: 'kitsu-1', taskId: 'task-9', phase: 'notes', done: 17, total: null },
+      { accountId: 'kitsu-1', taskId: 'task-9', phase: 'done', done: 23, total: null },
+    ]);
+
+    await emit('connection-changed', { accountId: 'kitsu-1', connection: 'login_required', message: 'Sign in again.' });
+    expect(connections).toEqual([{ accountId: 'kitsu-1', connection: 'login_required' }]);
+
     for (const stop of stops) stop();
+    await tick();
+    await emit('connection-changed', { accountId: 'kitsu-1', connection: 'online', message: null });
+    expect(connections.length).toBe(1);
   });
 });

@@ -7,8 +7,10 @@
 //! `{status:"error"}` answers become `BackendError`s, wire shapes are mapped where they differ,
 //! player state is completed with what the UI last told the player, and every frame received on
 //! a player's channel is acknowledged exactly once (`player_frame_drawn`), which is what keeps
-//! the backend's flow-control window open. Methods whose command the shell does not offer yet
-//! reject with `internal` "not available in this build"; events it does not emit yet never fire.
+//! the backend's flow-control window open. Engine events name things by the engine's ids, so the
+//! answers the UI received are remembered just enough to relate each event to what is on screen.
+//! Methods whose command the shell does not offer yet reject with `internal` "not available in
+//! this build".
 
 import { Channel } from '@tauri-apps/api/core';
 import type { UnlistenFn } from '@tauri-apps/api/event';
@@ -18,12 +20,25 @@ import {
   type AccountView_Serialize,
   type AppInfo as WireAppInfo,
   type AssetSummary_Serialize,
+  type ConnectionChanged_Serialize,
+  type Drawing_Serialize,
   type IpcError,
   type LibraryNode_Serialize,
+  type NewNote_Deserialize,
+  type NoteThread_Serialize,
+  type NoteView_Serialize,
+  type OfflineChanged_Serialize,
   type OfflineState as WireOfflineState,
   type OpenedPlayer_Serialize,
+  type OutboxChanged_Serialize,
+  type PinScope as WirePinScope,
   type PlayerCommand as WirePlayerCommand,
   type PlayerNews,
+  type Point as WirePoint,
+  type Shape as WireShape,
+  type SnapshotResult as WireSnapshotResult,
+  type SyncProgress as WireSyncProgress,
+  type TaskProgress_Serialize,
 } from '../ipc/bindings';
 import {
   BackendError,
@@ -32,13 +47,28 @@ import {
   type AppInfo,
   type AssetSummary,
   type Backend,
+  type ConnectionChanged,
+  type Drawing,
   type FrameHandler,
   type LibraryNode,
+  type NewNote,
+  type NoteThread,
+  type NoteView,
+  type OfflineChanged,
   type OfflineState,
   type OpenedPlayer,
+  type OutboxChanged,
+  type OutboxState,
+  type PinScope,
   type PlayerCommand,
   type PlayerEvent,
   type PlayerStateEvent,
+  type Point,
+  type Shape,
+  type SnapshotResult,
+  type SyncProgress,
+  type TaskKind,
+  type TaskProgress,
   type Unsubscribe,
   type Viewport,
 } from './backend';
@@ -71,11 +101,6 @@ function notAvailable<T>(): Promise<T> {
   return Promise.reject(new BackendError('internal', 'not available in this build'));
 }
 
-/** The subscription to an event this build of the shell never emits: nothing to undo. */
-function noEvent(): Unsubscribe {
-  return () => undefined;
-}
-
 /** The `listen` of a generated event, reduced to what `subscribe` needs. */
 type Listen<T> = (cb: (event: { payload: T }) => void) => Promise<UnlistenFn>;
 
@@ -95,6 +120,21 @@ function subscribe<T>(listen: Listen<T>, handler: (payload: T) => void): Unsubsc
 }
 
 // ---------------------------------------------------------------------------------------------
+// What the UI was told
+// ---------------------------------------------------------------------------------------------
+
+// The engine's events name things by the ids it works with; the UI's events name them by what
+// the UI shows. These lookups, filled from the answers the UI received, bridge the two: an event
+// about something the UI never listed concerns nothing on screen and is dropped.
+
+/** Version key of each listed asset's shown version → that asset's id. */
+const shownVersions = new Map<string, string>();
+/** Note id → its version key, for every note the UI listed, wrote or changed. */
+const noteVersions = new Map<string, string>();
+/** Account id → the task id of the sync the UI started last for it. */
+const syncTasks = new Map<string, string>();
+
+// ---------------------------------------------------------------------------------------------
 // Wire types → UI types (TypeScript checks every identity below against both sides)
 // ---------------------------------------------------------------------------------------------
 
@@ -109,11 +149,159 @@ function mapOffline(w: WireOfflineState): OfflineState {
   return w.state === 'downloading' ? { state: 'downloading', progress: w.progress ?? 0 } : w;
 }
 
-const mapAsset = (w: AssetSummary_Serialize): AssetSummary => ({ ...w, offline: mapOffline(w.offline) });
+function mapAsset(w: AssetSummary_Serialize): AssetSummary {
+  shownVersions.set(w.versionKey, w.id);
+  return { ...w, offline: mapOffline(w.offline) };
+}
 
 const mapOpened = (w: OpenedPlayer_Serialize): OpenedPlayer => w;
 
 const toWireCommand = (c: PlayerCommand): WirePlayerCommand => c;
+
+const toWireScope = (s: PinScope): WirePinScope => s;
+
+const toWireNote = (n: NewNote): NewNote_Deserialize => n;
+
+const mapSnapshot = (w: WireSnapshotResult): SnapshotResult => w;
+
+/**
+ * Drawing numbers are `number | null` on the wire because serde writes a non-finite f64 as null;
+ * the backend never stores one, and 0 keeps a shape drawable if it ever did.
+ */
+const finite = (v: number | null): number => v ?? 0;
+
+const mapPoint = (p: WirePoint): Point => ({ x: finite(p.x), y: finite(p.y) });
+
+function mapShape(w: WireShape): Shape {
+  const base = { id: w.id, stroke: { color: w.stroke.color, width: finite(w.stroke.width) } };
+  switch (w.type) {
+    case 'pen':
+      return { ...base, type: 'pen', points: w.points.map(mapPoint) };
+    case 'line':
+      return { ...base, type: 'line', from: mapPoint(w.from), to: mapPoint(w.to) };
+    case 'arrow':
+      return { ...base, type: 'arrow', from: mapPoint(w.from), to: mapPoint(w.to) };
+    case 'rect':
+      return { ...base, type: 'rect', origin: mapPoint(w.origin), width: finite(w.width), height: finite(w.height) };
+    case 'ellipse':
+      return { ...base, type: 'ellipse', center: mapPoint(w.center), rx: finite(w.rx), ry: finite(w.ry) };
+    case 'text':
+      return { ...base, type: 'text', at: mapPoint(w.at), text: w.text, size: finite(w.size) };
+  }
+}
+
+/** `overlay_svg` (a platform drawing kept as SVG) has no place in the UI's `Drawing` yet. */
+const mapDrawing = (w: Drawing_Serialize): Drawing => ({ shapes: w.shapes.map(mapShape) });
+
+function mapNote(w: NoteView_Serialize): NoteView {
+  noteVersions.set(w.id, w.versionKey);
+  return { ...w, drawing: w.drawing ? mapDrawing(w.drawing) : null };
+}
+
+const mapThread = (w: NoteThread_Serialize): NoteThread => ({ root: mapNote(w.root), replies: w.replies.map(mapNote) });
+
+// ---------------------------------------------------------------------------------------------
+// Engine events → UI events
+// ---------------------------------------------------------------------------------------------
+
+/**
+ * The shell's version key of a platform version (`version_key` in src-tauri/src/commands/
+ * library.rs: account and version id joined by a colon). Offline events carry only the ids.
+ */
+const versionKeyOf = (accountId: string, versionId: string): string => `${accountId}:${versionId}`;
+
+/** A download's state names (`MediaState::key` in the cache) as the badge shows them. */
+function mapMediaState(w: OfflineChanged_Serialize): OfflineState {
+  switch (w.state) {
+    case 'queued':
+    case 'downloading':
+      return { state: 'downloading', progress: w.total ? Math.min(1, w.bytes / w.total) : 0 };
+    case 'complete':
+      return { state: 'available' };
+    case 'outdated':
+      return { state: 'outdated' };
+    default:
+      // "none", "failed" and anything newer: no usable copy, as `list_assets` reports them.
+      return { state: 'none' };
+  }
+}
+
+function mapOfflineChanged(w: OfflineChanged_Serialize): OfflineChanged | null {
+  const assetId = shownVersions.get(versionKeyOf(w.accountId, w.versionId));
+  if (assetId === undefined) return null;
+  return { accountId: w.accountId, assetId, offline: mapMediaState(w) };
+}
+
+/** An outbox operation's state (`OpState::key` in the cache) as the note's badge shows it. */
+function mapOpState(w: OutboxChanged_Serialize): OutboxState | null {
+  switch (w.state) {
+    case 'queued':
+    case 'in_flight':
+      return { state: 'pending' }; // a retryable error keeps it queued: still pending
+    case 'done':
+      return { state: 'sent' };
+    case 'failed':
+      return { state: 'failed', reason: w.error ?? 'The platform refused the note.' };
+    default:
+      return null; // "discarded": the UI removed the note when it asked for that
+  }
+}
+
+function mapOutboxChanged(w: OutboxChanged_Serialize): OutboxChanged | null {
+  if (w.noteId === null) return null;
+  const versionKey = noteVersions.get(w.noteId);
+  const outbox = mapOpState(w);
+  if (versionKey === undefined || outbox === null) return null;
+  return { noteId: w.noteId, versionKey, outbox };
+}
+
+/** Pull phases (`PullPhase` in the sync crate, lower-cased). */
+function mapSyncProgress(w: WireSyncProgress): SyncProgress {
+  const phase = w.phase === 'notes' ? 'notes' : w.phase === 'done' ? 'done' : 'browsing';
+  return {
+    accountId: w.accountId,
+    taskId: syncTasks.get(w.accountId) ?? '',
+    phase,
+    done: w.nodes + w.assets + w.notes,
+    total: null,
+  };
+}
+
+const TASK_KINDS: ReadonlySet<string> = new Set<TaskKind>(['sync', 'download', 'upload', 'export']);
+const TASK_STATES: ReadonlySet<string> = new Set<TaskProgress['state']>(['running', 'done', 'failed', 'cancelled']);
+
+function mapTaskProgress(w: TaskProgress_Serialize): TaskProgress {
+  // An unknown kind still shows in the tray under its label; an unknown state must not leave a
+  // task "running" for ever, so it ends the task as failed.
+  const kind = TASK_KINDS.has(w.kind) ? (w.kind as TaskKind) : 'sync';
+  const known = TASK_STATES.has(w.state);
+  return {
+    taskId: w.taskId,
+    kind,
+    label: w.label,
+    progress: w.progress,
+    state: known ? (w.state as TaskProgress['state']) : 'failed',
+    error: w.error
+      ? toBackendError(w.error).toPayload()
+      : known
+        ? null
+        : { code: 'internal', message: `The task ended in a state Framenote does not know ("${w.state}").` },
+    cancellable: w.cancellable,
+  };
+}
+
+const mapConnectionChanged = (w: ConnectionChanged_Serialize): ConnectionChanged => ({
+  accountId: w.accountId,
+  connection: w.connection,
+});
+
+/** Delivers only the events `map` could relate to something the UI shows. */
+function relay<W, U>(handler: (e: U) => void, map: (w: W) => U | null): (w: W) => void {
+  return (w) => {
+    const e = map(w);
+    if (e !== null) handler(e);
+  };
+}
 
 // ---------------------------------------------------------------------------------------------
 // Player
@@ -228,10 +416,20 @@ export const tauriBackend: Backend = {
   listAssets: async (accountId, nodeId) => (await unwrap(commands.listAssets(accountId, nodeId))).map(mapAsset),
   listStatuses: () => notAvailable(),
   listPeople: () => notAvailable(),
-  pin: () => notAvailable(),
-  unpin: () => notAvailable(),
-  syncNow: () => notAvailable(),
-  cancelTask: () => notAvailable(),
+  pin: async (scope) => {
+    await unwrap(commands.pin(toWireScope(scope)));
+  },
+  unpin: async (scope) => {
+    await unwrap(commands.unpin(toWireScope(scope)));
+  },
+  syncNow: async (accountId) => {
+    const taskId = await unwrap(commands.syncNow(accountId));
+    syncTasks.set(accountId, taskId);
+    return taskId;
+  },
+  cancelTask: async (taskId) => {
+    await unwrap(commands.cancelTask(taskId));
+  },
 
   openPlayer,
   playerCommand: async (playerId, command) => {
@@ -243,18 +441,24 @@ export const tauriBackend: Backend = {
     await unwrap(commands.closePlayer(playerId));
   },
 
-  listNotes: () => notAvailable(),
-  createNote: () => notAvailable(),
-  setNoteStatus: () => notAvailable(),
-  retryNote: () => notAvailable(),
-  discardNote: () => notAvailable(),
+  listNotes: async (versionKey) => (await unwrap(commands.listNotes(versionKey))).map(mapThread),
+  createNote: async (note) => mapNote(await unwrap(commands.createNote(toWireNote(note)))),
+  setNoteStatus: async (noteId, status) => mapNote(await unwrap(commands.setNoteStatus(noteId, status))),
+  retryNote: async (noteId) => {
+    await unwrap(commands.retryNote(noteId));
+  },
+  discardNote: async (noteId) => {
+    await unwrap(commands.discardNote(noteId));
+    noteVersions.delete(noteId);
+  },
 
-  saveSnapshot: () => notAvailable(),
+  saveSnapshot: async (versionKey, frame, drawingPng) =>
+    mapSnapshot(await unwrap(commands.saveSnapshot(versionKey, frame, drawingPng))),
 
-  onPlayerEvent: (h: (e: PlayerEvent) => void) => subscribe(events.playerNews.listen, (n) => h(mapPlayerNews(n))),
-  onSyncProgress: () => noEvent(),
-  onTaskProgress: () => noEvent(),
-  onOutboxChanged: () => noEvent(),
-  onOfflineChanged: () => noEvent(),
-  onConnectionChanged: () => noEvent(),
+  onPlayerEvent: (h) => subscribe(events.playerNews.listen, relay(h, mapPlayerNews)),
+  onSyncProgress: (h) => subscribe(events.syncProgress.listen, relay(h, mapSyncProgress)),
+  onTaskProgress: (h) => subscribe(events.taskProgress.listen, relay(h, mapTaskProgress)),
+  onOutboxChanged: (h) => subscribe(events.outboxChanged.listen, relay(h, mapOutboxChanged)),
+  onOfflineChanged: (h) => subscribe(events.offlineChanged.listen, relay(h, mapOfflineChanged)),
+  onConnectionChanged: (h) => subscribe(events.connectionChanged.listen, relay(h, mapConnectionChanged)),
 };
