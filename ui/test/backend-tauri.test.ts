@@ -269,6 +269,10 @@ describe('tauriBackend', () => {
     expect(e).toBeInstanceOf(BackendError);
     expect(e).toMatchObject({ code: 'offline', message: 'Kitsu cannot be reached.' });
     mockIPC(() => {
+      throw { code: 'unsupported', message: 'Sony Ci has no review statuses.' };
+    });
+    expect(await tauriBackend.syncNow('a').catch((x: unknown) => x)).toMatchObject({ code: 'unsupported' });
+    mockIPC(() => {
       throw { code: 'something_new', message: 'Odd.' };
     });
     expect(await tauriBackend.listAccounts().catch((x: unknown) => x)).toMatchObject({ code: 'internal', message: 'Odd.' });

@@ -22,6 +22,7 @@ import {
   type AssetSummary_Serialize,
   type ConnectionChanged_Serialize,
   type Drawing_Serialize,
+  type ErrorCode as WireErrorCode,
   type IpcError,
   type LibraryNode_Serialize,
   type NewNote_Deserialize,
@@ -49,6 +50,7 @@ import {
   type Backend,
   type ConnectionChanged,
   type Drawing,
+  type ErrorCode,
   type FrameHandler,
   type LibraryNode,
   type NewNote,
@@ -92,9 +94,15 @@ async function unwrap<T>(call: Promise<WireResult<T>>): Promise<T> {
   } catch (e) {
     throw toBackendError(e);
   }
-  if (result.status === 'error') throw toBackendError(result.error);
+  if (result.status === 'error') throw mapError(result.error);
   return result.data;
 }
+
+/** Every code the shell declares must be one the UI knows (a type error here otherwise). */
+const knownCode = (c: WireErrorCode): ErrorCode => c;
+
+/** An `IpcError` as a `BackendError`; a code from a newer shell still degrades to `internal`. */
+const mapError = (e: IpcError): BackendError => toBackendError({ code: knownCode(e.code), message: e.message });
 
 /** The rejection of a `Backend` method whose Rust command this build of the shell lacks. */
 function notAvailable<T>(): Promise<T> {
@@ -282,7 +290,7 @@ function mapTaskProgress(w: TaskProgress_Serialize): TaskProgress {
     progress: w.progress,
     state: known ? (w.state as TaskProgress['state']) : 'failed',
     error: w.error
-      ? toBackendError(w.error).toPayload()
+      ? mapError(w.error).toPayload()
       : known
         ? null
         : { code: 'internal', message: `The task ended in a state Framenote does not know ("${w.state}").` },
@@ -345,7 +353,7 @@ function mapPlayerNews(n: PlayerNews): PlayerEvent {
     return state;
   }
   if (n.kind === 'ended') return { kind: 'ended', playerId: n.playerId };
-  return { kind: 'error', playerId: n.playerId, error: toBackendError(n.error).toPayload() };
+  return { kind: 'error', playerId: n.playerId, error: mapError(n.error).toPayload() };
 }
 
 /** Frame messages are raw bytes; Tauri hands them over as an ArrayBuffer (or a view of one). */

@@ -17,6 +17,7 @@ export type ErrorCode =
   | 'offline'
   | 'forbidden'
   | 'login_required'
+  | 'unsupported'
   | 'media_error'
   | 'storage'
   | 'cancelled'
@@ -48,6 +49,7 @@ const ERROR_CODES: ReadonlySet<string> = new Set<ErrorCode>([
   'offline',
   'forbidden',
   'login_required',
+  'unsupported',
   'media_error',
   'storage',
   'cancelled',
