@@ -488,6 +488,21 @@ async fn kitsu_live_events_arrive() {
         )
         .await
         .unwrap();
+    // A Kitsu whose event stream cannot be reached: subscribing fails (Offline), so the caller
+    // polls instead of waiting for events that never come.
+    let closed = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let dead_url = format!("http://{}", closed.local_addr().unwrap());
+    drop(closed);
+    let deaf = KitsuConnector::new(KitsuConfig {
+        events_url: Some(dead_url),
+        ..KitsuConfig::new(&zou.api)
+    })
+    .unwrap();
+    deaf.authenticate(&password(SUPERVISOR)).await.unwrap();
+    match deaf.subscribe().await {
+        Err(e) => assert_eq!(e.kind, ErrorKind::Offline, "{e}"),
+        Ok(_) => panic!("subscribed to a feed that is not there"),
+    }
     let want = RemoteEvent::NotesChanged {
         asset: RemoteId::new(task.clone()),
     };

@@ -909,10 +909,6 @@ impl Connector for KitsuConnector {
 
     async fn subscribe(&self) -> Result<Subscription> {
         let token = self.access_token()?;
-        Ok(events::subscribe(
-            self.http.clone(),
-            self.config.events(),
-            token,
-        ))
+        events::subscribe(self.http.clone(), self.config.events(), token).await
     }
 }

@@ -5,9 +5,9 @@
 //! Zou broadcasts every event to every connected client and sends ids only, so events become
 //! [`RemoteEvent`]s that tell `sync` what to re-list. Unknown events pass through as
 //! [`RemoteEvent::Other`]; identical events arriving within two seconds are dropped (Zou can emit
-//! one change twice). When the connection drops, the task reconnects with backoff and sends
-//! [`RemoteEvent::Resync`], because events may have been missed meanwhile; if the feed cannot be
-//! kept, `sync` falls back to polling on its own schedule.
+//! one change twice). Subscribing fails when the feed cannot be opened at all, and `sync` then
+//! polls instead. When an open feed drops, the task reconnects with backoff and sends
+//! [`RemoteEvent::Resync`], because events may have been missed meanwhile.
 
 use std::collections::VecDeque;
 use std::time::{Duration, Instant};
@@ -147,18 +147,40 @@ pub fn to_remote_event(name: &str, data: &Value) -> RemoteEvent {
     }
 }
 
-/// Starts the feed in a background task.
-pub fn subscribe(http: HttpClient, base: String, token: String) -> Subscription {
+/// Connects (handshake and namespace join) and then feeds events from a background task. A feed
+/// that cannot be opened at all is an error, so that the caller polls instead of waiting for
+/// events that will never come.
+pub async fn subscribe(http: HttpClient, base: String, token: String) -> Result<Subscription> {
+    let first = connect(&http, &base, &token).await?;
     let (tx, rx) = mpsc::channel(256);
-    let task = tokio::spawn(run(http, base, token, tx));
-    Subscription::new(rx, task)
+    let task = tokio::spawn(run(http, base, token, tx, first));
+    Ok(Subscription::new(rx, task))
 }
 
-async fn run(http: HttpClient, base: String, token: String, tx: mpsc::Sender<RemoteEvent>) {
+async fn run(
+    http: HttpClient,
+    base: String,
+    token: String,
+    tx: mpsc::Sender<RemoteEvent>,
+    first: Connection,
+) {
     let mut backoff = Duration::from_secs(1);
-    let mut connected_before = false;
+    let mut connection = Some(first);
     loop {
-        let outcome = session(&http, &base, &token, &tx, &mut connected_before).await;
+        let outcome = match connection.take() {
+            Some(open) => poll(&http, &token, &tx, open).await,
+            None => match connect(&http, &base, &token).await {
+                Ok(open) => {
+                    backoff = Duration::from_secs(1);
+                    // Events may have been missed while the feed was down.
+                    if tx.send(RemoteEvent::Resync).await.is_err() {
+                        return;
+                    }
+                    poll(&http, &token, &tx, open).await
+                }
+                Err(e) => Err(e),
+            },
+        };
         match outcome {
             // The receiver is gone: nobody listens any more.
             Ok(()) => return,
@@ -169,6 +191,72 @@ async fn run(http: HttpClient, base: String, token: String, tx: mpsc::Sender<Rem
             }
         }
     }
+}
+
+/// An open Engine.IO session joined to `/events`.
+struct Connection {
+    url: String,
+    poll_timeout: Duration,
+}
+
+async fn get_text(http: &HttpClient, url: &str, token: &str, timeout: Duration) -> Result<String> {
+    let what = "GET /socket.io";
+    let response = http
+        .client()
+        .get(url)
+        .bearer_auth(token)
+        .timeout(timeout)
+        .send()
+        .await
+        .map_err(|e| crate::http::classify_transport(what, &e))?;
+    if !response.status().is_success() {
+        return Err(crate::http::error_from_response(what, response).await);
+    }
+    response
+        .text()
+        .await
+        .map_err(|e| crate::http::classify_transport(what, &e))
+}
+
+async fn post_text(http: &HttpClient, url: &str, token: &str, body: String) -> Result<()> {
+    let what = "POST /socket.io";
+    let response = http
+        .client()
+        .post(url)
+        .bearer_auth(token)
+        .header("Content-Type", "text/plain;charset=UTF-8")
+        .body(body)
+        .timeout(Duration::from_secs(20))
+        .send()
+        .await
+        .map_err(|e| crate::http::classify_transport(what, &e))?;
+    if !response.status().is_success() {
+        return Err(crate::http::error_from_response(what, response).await);
+    }
+    Ok(())
+}
+
+/// Engine.IO handshake, then the socket.io join of `/events` with the access token.
+async fn connect(http: &HttpClient, base: &str, token: &str) -> Result<Connection> {
+    let endpoint = format!("{base}/socket.io/?EIO=4&transport=polling");
+    let handshake = get_text(http, &endpoint, token, Duration::from_secs(20)).await?;
+    let Some(Packet::Open {
+        sid,
+        ping_interval,
+        ping_timeout,
+    }) = parse_payload(&handshake).into_iter().next()
+    else {
+        return Err(ConnectorError::bad_response(
+            "Kitsu event stream: no Engine.IO handshake",
+        ));
+    };
+    let url = format!("{endpoint}&sid={sid}");
+    let auth = serde_json::json!({ "token": token }).to_string();
+    post_text(http, &url, token, format!("40{NAMESPACE},{auth}")).await?;
+    Ok(Connection {
+        url,
+        poll_timeout: ping_interval + ping_timeout + Duration::from_secs(5),
+    })
 }
 
 struct Dedup {
@@ -188,86 +276,27 @@ impl Dedup {
     }
 }
 
-/// One Engine.IO session: handshake, join `/events`, then poll until an error. `Ok(())` only
-/// when the receiver has been dropped.
-async fn session(
+/// Long-polls an open connection until an error. `Ok(())` only when the receiver was dropped.
+async fn poll(
     http: &HttpClient,
-    base: &str,
     token: &str,
     tx: &mpsc::Sender<RemoteEvent>,
-    connected_before: &mut bool,
+    open: Connection,
 ) -> Result<()> {
-    let endpoint = format!("{base}/socket.io/?EIO=4&transport=polling");
-    let client = http.client();
-    let what = "GET /socket.io";
-    let get = |url: String, timeout: Duration| {
-        let request = client.get(url).bearer_auth(token).timeout(timeout);
-        async move {
-            let response = request
-                .send()
-                .await
-                .map_err(|e| crate::http::classify_transport(what, &e))?;
-            if !response.status().is_success() {
-                return Err(crate::http::error_from_response(what, response).await);
-            }
-            response
-                .text()
-                .await
-                .map_err(|e| crate::http::classify_transport(what, &e))
-        }
-    };
-    let post = |url: String, body: String| {
-        let request = client
-            .post(url)
-            .bearer_auth(token)
-            .header("Content-Type", "text/plain;charset=UTF-8")
-            .body(body)
-            .timeout(Duration::from_secs(20));
-        async move {
-            let response = request
-                .send()
-                .await
-                .map_err(|e| crate::http::classify_transport("POST /socket.io", &e))?;
-            if !response.status().is_success() {
-                return Err(crate::http::error_from_response("POST /socket.io", response).await);
-            }
-            Ok(())
-        }
-    };
-
-    let handshake = get(endpoint.clone(), Duration::from_secs(20)).await?;
-    let Some(Packet::Open {
-        sid,
-        ping_interval,
-        ping_timeout,
-    }) = parse_payload(&handshake).into_iter().next()
-    else {
-        return Err(ConnectorError::bad_response(
-            "Kitsu event stream: no Engine.IO handshake",
-        ));
-    };
-    let url = format!("{endpoint}&sid={sid}");
-    let auth = serde_json::json!({ "token": token }).to_string();
-    post(url.clone(), format!("40{NAMESPACE},{auth}")).await?;
-    if *connected_before && tx.send(RemoteEvent::Resync).await.is_err() {
-        return Ok(());
-    }
     let mut dedup = Dedup {
         recent: VecDeque::new(),
     };
-    let poll_timeout = ping_interval + ping_timeout + Duration::from_secs(5);
     loop {
-        let payload = get(url.clone(), poll_timeout).await?;
+        let payload = get_text(http, &open.url, token, open.poll_timeout).await?;
         for packet in parse_payload(&payload) {
             match packet {
-                Packet::Ping => post(url.clone(), "3".to_owned()).await?,
+                Packet::Ping => post_text(http, &open.url, token, "3".to_owned()).await?,
                 Packet::Close => {
                     return Err(ConnectorError::new(
                         ErrorKind::Offline,
                         "Kitsu event stream closed",
                     ));
                 }
-                Packet::Connected => *connected_before = true,
                 Packet::ConnectError(why) => {
                     return Err(ConnectorError::new(
                         ErrorKind::Unauthorized,
@@ -282,7 +311,7 @@ async fn session(
                         return Ok(());
                     }
                 }
-                Packet::Open { .. } | Packet::Other => {}
+                Packet::Connected | Packet::Open { .. } | Packet::Other => {}
             }
         }
         if tx.is_closed() {
