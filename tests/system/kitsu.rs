@@ -403,6 +403,24 @@ async fn kitsu_note_changes_task_status_and_drawing_lands_on_kitsu_time() {
                 && o["canvasHeight"].as_f64() == Some(360.0)),
         "{objects:?}"
     );
+    // Out of "to check" now, but still under "All tasks", with its new status.
+    let all = connector
+        .list_assets(&RemoteId::new(format!(
+            "all:{}",
+            zou.seed.projects["23.976 status"].id
+        )))
+        .await
+        .unwrap();
+    let task = all
+        .iter()
+        .find(|a| a.id == version.asset)
+        .expect("the task is under All tasks");
+    assert_eq!(task.status.as_deref(), Some("retake"));
+    assert_eq!(task.name, zou::asset_name("23.976 status"));
+    assert!(
+        task.versions.iter().any(|v| v == &version),
+        "same version, same media facts"
+    );
     // Moving the drawing to another frame deletes it at the old time.
     let drawing = created.drawing.clone().unwrap();
     connector

@@ -34,7 +34,8 @@ use serde_json::{Value, json};
 use crate::http::{HttpClient, HttpConfig, Retry};
 use crate::kitsu::annotations::{Canvas, kitsu_fps};
 use crate::kitsu::mapping::{
-    Marker, TO_CHECK_PREFIX, TO_DO_PREFIX, ZComment, ZPreview, ZProject, ZTask, ZTaskStatus,
+    ALL_PREFIX, Marker, TO_CHECK_PREFIX, TO_DO_PREFIX, ZComment, ZPreview, ZProject, ZTask,
+    ZTaskStatus,
 };
 use crate::{
     Connector, ConnectorError, Credentials, ErrorKind, FrameDrawing, MediaSource, NewNote,
@@ -296,8 +297,28 @@ impl KitsuConnector {
         Some(name)
     }
 
-    /// The tasks of a node: a project (both lists), or one of its folders.
+    /// Every task of a project the user may see, with the display fields filled in.
+    async fn project_tasks(&self, project: &str) -> Result<Vec<ZTask>> {
+        let paths = ["tasks", "shots", "assets", "sequences"]
+            .map(|what| format!("/data/projects/{project}/{what}"));
+        let (tasks, shots, assets, sequences, types) = futures::try_join!(
+            self.get::<Vec<ZTask>>(&paths[0]),
+            self.get::<Vec<Value>>(&paths[1]),
+            self.get::<Vec<Value>>(&paths[2]),
+            self.get::<Vec<Value>>(&paths[3]),
+            self.get::<Vec<Value>>("/data/task-types"),
+        )?;
+        let mut tasks = tasks;
+        let entities: Vec<Value> = shots.into_iter().chain(assets).collect();
+        mapping::enrich_tasks(&mut tasks, &entities, &sequences, &types);
+        Ok(tasks)
+    }
+
+    /// The tasks of a node: a project (to check and to do), or one of its folders.
     async fn tasks_of(&self, node: &str) -> Result<Vec<ZTask>> {
+        if let Some(project) = node.strip_prefix(ALL_PREFIX) {
+            return self.project_tasks(project).await;
+        }
         let (project, lists): (&str, &[&str]) = if let Some(p) = node.strip_prefix(TO_CHECK_PREFIX)
         {
             (p, &["/data/user/tasks-to-check"])
@@ -582,7 +603,8 @@ impl Connector for KitsuConnector {
                 .collect()),
             Some(id)
                 if id.as_str().starts_with(TO_CHECK_PREFIX)
-                    || id.as_str().starts_with(TO_DO_PREFIX) =>
+                    || id.as_str().starts_with(TO_DO_PREFIX)
+                    || id.as_str().starts_with(ALL_PREFIX) =>
             {
                 Ok(Vec::new())
             }
@@ -601,10 +623,20 @@ impl Connector for KitsuConnector {
     async fn list_assets(&self, node: &RemoteId) -> Result<Vec<Asset>> {
         let tasks = self.tasks_of(node.as_str()).await?;
         let statuses = self.statuses().await.unwrap_or_default();
-        let mut assets = Vec::with_capacity(tasks.len());
-        for task in tasks {
+        // One previews call per task, a few at a time: a supervisor's "to check" list can hold
+        // hundreds of tasks, and Zou answers each in ~12 ms.
+        let with_previews: Vec<Result<(ZTask, Vec<ZPreview>)>> = futures::stream::iter(tasks)
+            .map(|task| async move {
+                let previews = self.previews_of(&task.id).await?;
+                Ok((task, previews))
+            })
+            .buffered(6)
+            .collect()
+            .await;
+        let mut assets = Vec::with_capacity(with_previews.len());
+        for entry in with_previews {
+            let (task, previews) = entry?;
             let project = self.project(&task.project_id).await?;
-            let previews = self.previews_of(&task.id).await?;
             let status = task
                 .task_status_id
                 .as_deref()

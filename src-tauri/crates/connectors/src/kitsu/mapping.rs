@@ -27,6 +27,8 @@ use crate::RemoteNote;
 pub const TO_CHECK_PREFIX: &str = "to-check:";
 /// Prefix of the folder node holding tasks to do, followed by the project id.
 pub const TO_DO_PREFIX: &str = "to-do:";
+/// Prefix of the folder node holding every task of the project the user may see.
+pub const ALL_PREFIX: &str = "all:";
 
 /// A project, as `/data/user/projects/open` lists it.
 #[derive(Debug, Clone, Deserialize)]
@@ -56,6 +58,9 @@ pub struct ZTask {
     /// Status id.
     #[serde(default)]
     pub task_status_id: Option<String>,
+    /// Task type id.
+    #[serde(default)]
+    pub task_type_id: Option<String>,
     /// Display fields added by the user task lists.
     #[serde(default)]
     pub task_status_short_name: Option<String>,
@@ -263,7 +268,58 @@ pub fn project_folders(project_id: &str) -> Vec<Node> {
             name: "To do".to_owned(),
             status: None,
         },
+        Node {
+            id: RemoteId::new(format!("{ALL_PREFIX}{project_id}")),
+            parent: Some(RemoteId::new(project_id)),
+            kind: NodeKind::Folder,
+            name: "All tasks".to_owned(),
+            status: None,
+        },
     ]
+}
+
+/// Fills in the display fields that the user task lists carry but `/data/projects/{id}/tasks`
+/// does not (entity and sequence names, the entity's `data` and `nb_frames`, the task type's
+/// name), from the project's shots, assets and sequences and the task types.
+pub fn enrich_tasks(
+    tasks: &mut [ZTask],
+    entities: &[Value],
+    sequences: &[Value],
+    task_types: &[Value],
+) {
+    let find = |list: &[Value], id: &str| {
+        list.iter()
+            .find(|v| v.get("id").and_then(Value::as_str) == Some(id))
+            .cloned()
+    };
+    let text = |v: &Value, key: &str| v.get(key).and_then(Value::as_str).map(str::to_owned);
+    for task in tasks.iter_mut() {
+        if let Some(entity) = task.entity_id.as_deref().and_then(|id| find(entities, id)) {
+            task.entity_name = task.entity_name.take().or_else(|| text(&entity, "name"));
+            task.entity_data = task
+                .entity_data
+                .take()
+                .or_else(|| entity.get("data").filter(|d| d.is_object()).cloned());
+            task.entity_nb_frames = task
+                .entity_nb_frames
+                .take()
+                .or_else(|| entity.get("nb_frames").filter(|n| !n.is_null()).cloned());
+            if task.sequence_name.is_none()
+                && let Some(sequence) =
+                    text(&entity, "parent_id").and_then(|id| find(sequences, &id))
+            {
+                task.sequence_name = text(&sequence, "name");
+            }
+        }
+        if task.task_type_name.is_none()
+            && let Some(kind) = task
+                .task_type_id
+                .as_deref()
+                .and_then(|id| find(task_types, id))
+        {
+            task.task_type_name = text(&kind, "name");
+        }
+    }
 }
 
 /// What a person reads for a task: "SQ01 / SH010 · Animation".
@@ -704,6 +760,39 @@ mod tests {
             assert_eq!(v.media.first_frame, 1001);
             assert_eq!((v.media.width, v.media.height), (Some(640), Some(360)));
             assert!(v.media.bytes.is_some_and(|b| b > 0));
+        }
+
+        #[test]
+        fn project_tasks_are_enriched_like_the_user_lists() {
+            let mut tasks: Vec<ZTask> =
+                serde_json::from_value(fixture!("project_tasks.json")).unwrap();
+            let shots: Vec<serde_json::Value> =
+                serde_json::from_value(fixture!("project_shots.json")).unwrap();
+            let sequences: Vec<serde_json::Value> =
+                serde_json::from_value(fixture!("project_sequences.json")).unwrap();
+            let types: Vec<serde_json::Value> =
+                serde_json::from_value(fixture!("task_types.json")).unwrap();
+            assert_eq!(
+                tasks[0].entity_name, None,
+                "the raw project list has no display fields"
+            );
+            enrich_tasks(&mut tasks, &shots, &sequences, &types);
+            let listed: Vec<ZTask> =
+                serde_json::from_value(fixture!("user_tasks_to_check.json")).unwrap();
+            assert_eq!(task_label(&tasks[0]), task_label(&listed[0]));
+            assert_eq!(task_label(&tasks[0]), "SQ01 / SH010 · Animation");
+            assert_eq!(tasks[0].entity_data, listed[0].entity_data);
+            let projects: Vec<ZProject> =
+                serde_json::from_value(fixture!("user_projects_open.json")).unwrap();
+            let previews: Vec<ZPreview> =
+                serde_json::from_value(fixture!("task_previews.json")).unwrap();
+            let parent = RemoteId::new("p");
+            let a = task_asset(&tasks[0], &parent, Some(&projects[0]), &previews, None);
+            let b = task_asset(&listed[0], &parent, Some(&projects[0]), &previews, None);
+            assert_eq!(
+                a.versions, b.versions,
+                "same media facts whichever list the task came from"
+            );
         }
 
         #[test]
