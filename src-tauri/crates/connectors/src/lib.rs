@@ -15,9 +15,11 @@
 pub mod error;
 pub mod flex;
 pub mod http;
+pub mod iconik;
 pub mod kitsu;
 pub mod local;
 pub mod moxion;
+pub mod sonyci;
 
 pub use error::{ConnectorError, ErrorKind};
 
