@@ -116,3 +116,7 @@ pub mod platform_server {
 
 #[path = "support/fault_proxy.rs"]
 pub mod fault_proxy;
+
+/// The CLI as a child process and a proxy that can be "down" or lose answers (sync/outbox tests).
+#[path = "support/cli_support.rs"]
+pub mod cli_support;

@@ -8,3 +8,6 @@ mod conformance;
 mod kitsu;
 mod moxion;
 mod zou;
+mod cli;
+mod outbox;
+mod sync;

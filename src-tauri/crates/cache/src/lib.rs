@@ -23,7 +23,9 @@ pub use accounts::{AccountRecord, NewAccount};
 pub use error::CacheError;
 pub use library::{AssetChanges, AssetSummary, NodeRecord, VersionRecord};
 pub use media::{MediaFileRecord, MediaPlan, MediaState, PinRecord, PinScope, WantedMedia};
-pub use notes::{NewLocalNote, NoteRecord, NoteSyncState, RemoteNoteData, VersionNotes};
+pub use notes::{
+    FrameDrawingRecord, NewLocalNote, NoteRecord, NoteSyncState, RemoteNoteData, VersionNotes,
+};
 pub use outbox::{OpKind, OpState, OutboxOp, OutboxSummary};
 
 use std::path::Path;

@@ -541,6 +541,17 @@ impl Cache {
         Ok(())
     }
 
+    /// Forgets that any asset's notes were fetched: the next pull fetches every note and
+    /// drawing again (a full refresh; drawings made in a platform's own player do not always
+    /// change the asset).
+    pub async fn invalidate_all_notes(&self, account: &AccountId) -> Result<()> {
+        sqlx::query("UPDATE assets SET notes_fingerprint = NULL WHERE account_id = ?1")
+            .bind(&account.0)
+            .execute(&self.pool)
+            .await?;
+        Ok(())
+    }
+
     /// Child nodes of `parent` (roots when `None`), in the platform's order.
     pub async fn nodes(
         &self,

@@ -124,6 +124,17 @@ pub struct VersionNotes {
     pub version: RemoteId,
     /// Its notes.
     pub notes: Vec<RemoteNoteData>,
+    /// Drawings on it that belong to no note; `None` leaves the stored ones as they are.
+    pub free_drawings: Option<Vec<FrameDrawingRecord>>,
+}
+
+/// A drawing on a version's frames that belongs to no note.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct FrameDrawingRecord {
+    /// Where it is drawn.
+    pub frames: FrameSpan,
+    /// What is drawn.
+    pub drawing: Drawing,
 }
 
 #[derive(sqlx::FromRow)]
@@ -517,7 +528,49 @@ impl Cache {
                     .await?
                     .rows_affected();
         }
-        // 5. These assets' notes are now current.
+        // 5. Free drawings, replaced per version when the platform listed them.
+        let mut drawing_rows = Vec::new();
+        let mut drawing_versions = Vec::new();
+        for entry in batch {
+            let Some(drawings) = &entry.free_drawings else {
+                continue;
+            };
+            drawing_versions.push(entry.version.0.as_str());
+            for d in drawings {
+                let (start, end) = frames_columns(Some(d.frames))?;
+                drawing_rows.push(json!({
+                    "version": entry.version.0,
+                    "start": start,
+                    "end": end,
+                    "drawing": drawing_column(Some(&d.drawing))?,
+                }));
+            }
+        }
+        if !drawing_versions.is_empty() {
+            let versions = serde_json::to_string(&drawing_versions)
+                .map_err(|e| CacheError::Invalid(format!("cannot encode ids: {e}")))?;
+            let rows = serde_json::to_string(&drawing_rows)
+                .map_err(|e| CacheError::Invalid(format!("cannot encode drawings: {e}")))?;
+            sqlx::query(
+                "DELETE FROM frame_drawings WHERE account_id = ?1 \
+                 AND version_id IN (SELECT value FROM json_each(?2))",
+            )
+            .bind(&account.0)
+            .bind(&versions)
+            .execute(&mut *tx)
+            .await?;
+            sqlx::query(
+                "INSERT INTO frame_drawings (account_id, version_id, frame_start, frame_end, drawing) \
+                 SELECT ?1, j.value ->> '$.version', j.value ->> '$.start', j.value ->> '$.end', \
+                     j.value ->> '$.drawing' \
+                 FROM json_each(?2) AS j WHERE j.value ->> '$.drawing' IS NOT NULL",
+            )
+            .bind(&account.0)
+            .bind(&rows)
+            .execute(&mut *tx)
+            .await?;
+        }
+        // 6. These assets' notes are now current.
         sqlx::query(
             "UPDATE assets SET notes_fingerprint = fingerprint WHERE account_id = ?1 \
                  AND remote_id IN (SELECT value FROM json_each(?2)) \
@@ -529,6 +582,34 @@ impl Cache {
         .await?;
         tx.commit().await?;
         Ok(changed)
+    }
+
+    /// Drawings on a version that belong to no note, by frame.
+    pub async fn free_drawings(
+        &self,
+        account: &AccountId,
+        version: &RemoteId,
+    ) -> Result<Vec<FrameDrawingRecord>> {
+        let rows: Vec<(i64, i64, String)> = sqlx::query_as(
+            "SELECT frame_start, frame_end, drawing FROM frame_drawings \
+             WHERE account_id = ?1 AND version_id = ?2 ORDER BY frame_start",
+        )
+        .bind(&account.0)
+        .bind(&version.0)
+        .fetch_all(&self.pool)
+        .await?;
+        rows.into_iter()
+            .map(|(start, end, drawing)| {
+                Ok(FrameDrawingRecord {
+                    frames: FrameSpan {
+                        start: crate::rows::to_u64(start, "frame")?,
+                        end: crate::rows::to_u64(end, "frame")?,
+                    },
+                    drawing: serde_json::from_str(&drawing)
+                        .map_err(|e| CacheError::corrupt("drawing", e))?,
+                })
+            })
+            .collect()
     }
 
     /// Records that a local note is on the platform under `remote_id` and closes its creation

@@ -414,6 +414,10 @@ async fn remote_listings_link_our_notes_thread_replies_and_never_clobber_pending
             remote("r-1", "theirs", None, None),
             remote("r-2", "answer", None, Some("r-1")),
         ],
+        free_drawings: Some(vec![framenote_cache::FrameDrawingRecord {
+            frames: FrameSpan::frame(7),
+            drawing: arrow(),
+        }]),
     }];
     c.apply_remote_notes(a, &batch, &[rid("a1")])
         .await
@@ -440,6 +444,13 @@ async fn remote_listings_link_our_notes_thread_replies_and_never_clobber_pending
         Some(&parent.note.id),
         "replies are threaded"
     );
+    let free = c.free_drawings(a, &rid("a1-v2")).await.expect("drawings");
+    assert_eq!(
+        free.len(),
+        1,
+        "a drawing made outside any note is kept by frame"
+    );
+    assert_eq!(free[0].frames, FrameSpan::frame(7));
 
     // A local status change is pending: the platform's older view does not overwrite it.
     c.set_local_note_status(&parent.note.id, NoteStatus::Resolved)
@@ -457,6 +468,7 @@ async fn remote_listings_link_our_notes_thread_replies_and_never_clobber_pending
     let shrunk = vec![VersionNotes {
         version: rid("a1-v2"),
         notes: vec![remote("r-1", "theirs", None, None)],
+        free_drawings: None,
     }];
     c.apply_remote_notes(a, &shrunk, &[]).await.expect("shrink");
     let left: Vec<_> = c

@@ -10,7 +10,7 @@
 
 use std::sync::Arc;
 
-use framenote_cache::{RemoteNoteData, VersionNotes};
+use framenote_cache::{FrameDrawingRecord, RemoteNoteData, VersionNotes};
 use framenote_connectors::{Connector, ConnectorError, ErrorKind, RemoteNote};
 use framenote_core::{AccountId, NodeKind, RemoteId, Version};
 use futures::StreamExt;
@@ -211,7 +211,11 @@ impl SyncEngine {
                 .await?;
         }
 
-        // 3. Notes of assets whose notes are not current.
+        // 3. Notes of assets whose notes are not current (all of them when asked for a full
+        //    pull: drawings made in a platform's own player do not always change the asset).
+        if options.full {
+            self.cache.invalidate_all_notes(account).await?;
+        }
         if connector.capabilities().notes {
             let stale = self.cache.assets_needing_notes(account).await?;
             let grouped = self.cache.versions_of_assets(account, &stale).await?;
@@ -223,32 +227,31 @@ impl SyncEngine {
                         versions.iter().map(move |v| (asset.clone(), v.clone()))
                     })
                     .collect();
-                let fetched: Vec<(
-                    RemoteId,
-                    Version,
-                    std::result::Result<Vec<RemoteNote>, ConnectorError>,
-                )> = futures::stream::iter(work)
-                    .map(|(asset, version)| {
-                        let connector = connector.clone();
-                        async move {
-                            let notes = connector.list_notes(&version).await;
-                            (asset, version, notes)
-                        }
-                    })
-                    .buffer_unordered(concurrency)
-                    .collect()
-                    .await;
+                let fetched: Vec<(RemoteId, Version, NotesAndDrawings)> =
+                    futures::stream::iter(work)
+                        .map(|(asset, version)| {
+                            let connector = connector.clone();
+                            async move {
+                                let fetched =
+                                    notes_and_drawings(connector.as_ref(), &version).await;
+                                (asset, version, fetched)
+                            }
+                        })
+                        .buffer_unordered(concurrency)
+                        .collect()
+                        .await;
                 let mut batch = Vec::new();
                 let mut failed_assets = std::collections::HashSet::new();
                 for (asset, version, notes) in fetched {
                     report.requests += 1;
                     match notes {
-                        Ok(notes) => {
+                        Ok((notes, free_drawings)) => {
                             report.versions_noted += 1;
                             report.notes += notes.len() as u64;
                             batch.push(VersionNotes {
                                 version: version.id.clone(),
                                 notes: notes.into_iter().map(remote_note_data).collect(),
+                                free_drawings,
                             });
                         }
                         // A version the platform no longer has: its asset re-lists next time.
@@ -285,6 +288,34 @@ impl SyncEngine {
             .to_std()
             .map_or(true, |age| age >= self.config.full_listing_every))
     }
+}
+
+/// A version's notes, and the drawings on it that belong to no note (`None` when the platform
+/// has no drawings or cannot list them apart from notes).
+type NotesAndDrawings =
+    std::result::Result<(Vec<RemoteNote>, Option<Vec<FrameDrawingRecord>>), ConnectorError>;
+
+async fn notes_and_drawings(connector: &dyn Connector, version: &Version) -> NotesAndDrawings {
+    let notes = connector.list_notes(version).await?;
+    if !connector.capabilities().drawings {
+        return Ok((notes, None));
+    }
+    let free = match connector.list_drawings(version).await {
+        Ok(drawings) => Some(
+            drawings
+                .into_iter()
+                .filter(|d| d.note_client_id.is_none())
+                .filter(|d| !notes.iter().any(|n| n.drawing.as_ref() == Some(&d.drawing)))
+                .map(|d| FrameDrawingRecord {
+                    frames: d.frames,
+                    drawing: d.drawing,
+                })
+                .collect(),
+        ),
+        Err(e) if e.kind == ErrorKind::Unsupported => None,
+        Err(e) => return Err(e),
+    };
+    Ok((notes, free))
 }
 
 fn check_cancel(cancel: &CancellationToken) -> Result<()> {

@@ -102,12 +102,17 @@ impl SyncEngine {
         report: &mut PushReport,
     ) -> Result<()> {
         loop {
-            let due = self.cache.due_ops(account, now_millis()).await?;
-            let due: Vec<OutboxOp> = due
+            let due_all = self.cache.due_ops(account, now_millis()).await?;
+            let only_foreign = !due_all.is_empty();
+            let due: Vec<OutboxOp> = due_all
                 .into_iter()
                 .filter(|op| !matches!(op.kind, OpKind::Other(_)))
                 .collect();
             if due.is_empty() {
+                // What is due belongs to another module (uploads): not ours to run.
+                if only_foreign {
+                    return Ok(());
+                }
                 let Some(next) = self.cache.next_due_at(account).await? else {
                     return Ok(());
                 };
