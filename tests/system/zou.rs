@@ -348,125 +348,29 @@ async fn seed(admin: &Admin, data_dir: &Path) -> anyhow::Result<Seed> {
 
     let media_dir = data_dir.join("media");
     tokio::fs::create_dir_all(&media_dir).await?;
-    let mut projects = HashMap::new();
-    for (fps, ffmpeg_rate) in [
+    // The three projects are seeded at once: most of the time goes into Zou transcoding the
+    // uploads, and its two workers can do two at a time.
+    let seeds = [
         ("24", "24"),
         ("23.976", "24000/1001"),
         ("29.97", "30000/1001"),
-    ] {
-        let name = format!("Framenote CI {fps}");
-        let project = admin
-            .post(
-                "/data/projects",
-                json!({"name": name, "production_type": "short", "fps": fps,
-                       "resolution": "640x360", "ratio": "16:9"}),
-            )
-            .await?;
-        let pid = id(&project)?;
-        for person in [&supervisor_id, &artist_id] {
-            admin
-                .post(
-                    &format!("/data/projects/{pid}/team"),
-                    json!({"person_id": person}),
-                )
-                .await?;
-        }
-        admin
-            .post(
-                &format!("/data/projects/{pid}/settings/task-types"),
-                json!({"task_type_id": animation_id}),
-            )
-            .await?;
-        for short in ["todo", "wip", "wfa", "retake", "done"] {
-            let sid = status
-                .get(short)
-                .with_context(|| format!("no {short} status"))?;
-            admin
-                .post(
-                    &format!("/data/projects/{pid}/settings/task-status"),
-                    json!({"task_status_id": sid}),
-                )
-                .await?;
-        }
-        let sequence = admin
-            .post(
-                &format!("/data/projects/{pid}/sequences"),
-                json!({"name": "SQ01"}),
-            )
-            .await?;
-        let shot = admin
-            .post(
-                &format!("/data/projects/{pid}/shots"),
-                json!({"name": shot_name(fps), "sequence_id": id(&sequence)?, "nb_frames": 96,
-                       "data": {"frame_in": 1001, "frame_out": 1096}}),
-            )
-            .await?;
-        let shot_id = id(&shot)?;
-        let (task_id, preview_id) = reviewable_task(
+    ]
+    .map(|(fps, rate)| {
+        seed_project(
             admin,
-            &pid,
-            &shot_id,
-            &animation_id,
+            fps,
+            rate,
             &status,
-            &artist_id,
+            &animation_id,
+            [&supervisor_id, &artist_id],
             &media_dir,
-            ffmpeg_rate,
         )
-        .await?;
-        if fps == "23.976" {
-            // A task of its own for the status-change test: a retake moves it out of "to check".
-            let shot = admin
-                .post(
-                    &format!("/data/projects/{pid}/shots"),
-                    json!({"name": shot_name("23.976 status"), "sequence_id": id(&sequence)?, "nb_frames": 96,
-                           "data": {"frame_in": 1001, "frame_out": 1096}}),
-                )
-                .await?;
-            let (task_id, preview_id) = reviewable_task(
-                admin,
-                &pid,
-                &id(&shot)?,
-                &animation_id,
-                &status,
-                &artist_id,
-                &media_dir,
-                ffmpeg_rate,
-            )
-            .await?;
-            projects.insert(
-                "23.976 status".to_owned(),
-                SeedProject {
-                    id: pid.clone(),
-                    task_id,
-                    preview_id,
-                    upload_task_id: String::new(),
-                },
-            );
-        }
-        // An empty task waiting for review, where the upload step adds revision 1.
-        let upload_shot = admin
-            .post(
-                &format!("/data/projects/{pid}/shots"),
-                json!({"name": format!("{}U", shot_name(fps)), "sequence_id": id(&sequence)?}),
-            )
-            .await?;
-        let upload_task = admin
-            .post(
-                "/data/tasks",
-                json!({"project_id": pid, "entity_id": id(&upload_shot)?, "task_type_id": animation_id,
-                       "task_status_id": status["wfa"], "name": "main", "assignees": [artist_id]}),
-            )
-            .await?;
-        projects.insert(
-            fps.to_owned(),
-            SeedProject {
-                id: pid,
-                task_id,
-                preview_id,
-                upload_task_id: id(&upload_task)?,
-            },
-        );
-    }
+    });
+    let projects: HashMap<String, SeedProject> = futures::future::try_join_all(seeds)
+        .await?
+        .into_iter()
+        .flatten()
+        .collect();
     Ok(Seed { status, projects })
 }
 
@@ -510,4 +414,131 @@ async fn reviewable_task(
     let movie = make_movie(media_dir, ffmpeg_rate, 4).await?;
     admin.upload_preview(&preview_id, &movie).await?;
     Ok((task_id, preview_id))
+}
+
+/// One project at frame rate `fps`: team, settings, a sequence, the reviewable task(s) and the
+/// empty upload task.
+async fn seed_project(
+    admin: &Admin,
+    fps: &str,
+    ffmpeg_rate: &str,
+    status: &HashMap<String, String>,
+    animation_id: &str,
+    [supervisor_id, artist_id]: [&String; 2],
+    media_dir: &Path,
+) -> anyhow::Result<Vec<(String, SeedProject)>> {
+    let mut out = Vec::new();
+    let name = format!("Framenote CI {fps}");
+    let project = admin
+        .post(
+            "/data/projects",
+            json!({"name": name, "production_type": "short", "fps": fps,
+                   "resolution": "640x360", "ratio": "16:9"}),
+        )
+        .await?;
+    let pid = id(&project)?;
+    for person in [&supervisor_id, &artist_id] {
+        admin
+            .post(
+                &format!("/data/projects/{pid}/team"),
+                json!({"person_id": person}),
+            )
+            .await?;
+    }
+    admin
+        .post(
+            &format!("/data/projects/{pid}/settings/task-types"),
+            json!({"task_type_id": animation_id}),
+        )
+        .await?;
+    for short in ["todo", "wip", "wfa", "retake", "done"] {
+        let sid = status
+            .get(short)
+            .with_context(|| format!("no {short} status"))?;
+        admin
+            .post(
+                &format!("/data/projects/{pid}/settings/task-status"),
+                json!({"task_status_id": sid}),
+            )
+            .await?;
+    }
+    let sequence = admin
+        .post(
+            &format!("/data/projects/{pid}/sequences"),
+            json!({"name": "SQ01"}),
+        )
+        .await?;
+    let shot = admin
+        .post(
+            &format!("/data/projects/{pid}/shots"),
+            json!({"name": shot_name(fps), "sequence_id": id(&sequence)?, "nb_frames": 96,
+                   "data": {"frame_in": 1001, "frame_out": 1096}}),
+        )
+        .await?;
+    let shot_id = id(&shot)?;
+    let (task_id, preview_id) = reviewable_task(
+        admin,
+        &pid,
+        &shot_id,
+        animation_id,
+        status,
+        artist_id,
+        media_dir,
+        ffmpeg_rate,
+    )
+    .await?;
+    if fps == "23.976" {
+        // A task of its own for the status-change test: a retake moves it out of "to check".
+        let shot = admin
+            .post(
+                &format!("/data/projects/{pid}/shots"),
+                json!({"name": shot_name("23.976 status"), "sequence_id": id(&sequence)?, "nb_frames": 96,
+                       "data": {"frame_in": 1001, "frame_out": 1096}}),
+            )
+            .await?;
+        let (task_id, preview_id) = reviewable_task(
+            admin,
+            &pid,
+            &id(&shot)?,
+            animation_id,
+            status,
+            artist_id,
+            media_dir,
+            ffmpeg_rate,
+        )
+        .await?;
+        out.push((
+            "23.976 status".to_owned(),
+            SeedProject {
+                id: pid.clone(),
+                task_id,
+                preview_id,
+                upload_task_id: String::new(),
+            },
+        ));
+    }
+    // An empty task waiting for review, where the upload step adds revision 1.
+    let upload_shot = admin
+        .post(
+            &format!("/data/projects/{pid}/shots"),
+            json!({"name": format!("{}U", shot_name(fps)), "sequence_id": id(&sequence)?}),
+        )
+        .await?;
+    let upload_task = admin
+        .post(
+            "/data/tasks",
+            json!({"project_id": pid, "entity_id": id(&upload_shot)?, "task_type_id": animation_id,
+                   "task_status_id": status["wfa"], "name": "main", "assignees": [artist_id]}),
+        )
+        .await?;
+    out.push((
+        fps.to_owned(),
+        SeedProject {
+            id: pid,
+            task_id,
+            preview_id,
+            upload_task_id: id(&upload_task)?,
+        },
+    ));
+    Ok(out)
 }
