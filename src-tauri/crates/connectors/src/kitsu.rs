@@ -365,7 +365,13 @@ impl KitsuConnector {
                 let statuses = self.statuses().await?;
                 statuses
                     .iter()
-                    .find(|s| s.short_name.eq_ignore_ascii_case(short) || s.id == short)
+                    .find(|s| {
+                        s.short_name.eq_ignore_ascii_case(short)
+                            || s.id == short
+                            || s.name
+                                .as_deref()
+                                .is_some_and(|n| n.eq_ignore_ascii_case(short))
+                    })
                     .map(|s| s.id.clone())
                     .ok_or_else(|| {
                         ConnectorError::new(
