@@ -72,6 +72,8 @@ impl App {
             bail!("{} is missing: build the app first (`cargo build --bin framenote`)", binary.display());
         }
         std::fs::create_dir_all(data_dir)?;
+        // Both ring and aws-lc-rs are in the dependency graph; name one (a second call is a no-op).
+        let _ = rustls::crypto::ring::default_provider().install_default();
         let driver = Command::new(tauri_driver())
             .args(["--port", &DRIVER_PORT.to_string(), "--native-port", &NATIVE_PORT.to_string()])
             .args(["--native-driver", "/usr/bin/WebKitWebDriver"])
@@ -124,14 +126,18 @@ impl App {
     ) -> anyhow::Result<String> {
         let deadline = Instant::now() + within;
         let mut last = String::new();
+        // textContent through JavaScript: WebDriver's own "visible text" is empty for text that
+        // is clipped by CSS (ellipsis), which is not what a test of the content means.
+        let script = format!(
+            "const e = document.querySelector({}); return e ? e.textContent : null;",
+            serde_json::to_string(css)?
+        );
         while Instant::now() < deadline {
-            if let Ok(el) = self.client.find(Locator::Css(css)).await {
-                if let Ok(text) = el.text().await {
-                    if pred(&text) {
-                        return Ok(text);
-                    }
-                    last = text;
+            if let Ok(serde_json::Value::String(text)) = self.client.execute(&script, vec![]).await {
+                if pred(&text) {
+                    return Ok(text);
                 }
+                last = text;
             }
             tokio::time::sleep(Duration::from_millis(100)).await;
         }
@@ -167,10 +173,9 @@ impl Drop for App {
 }
 
 /// Runs a scenario on a fresh app; on failure saves `target/e2e/<name>-failure.png` first.
-pub async fn scenario<F, Fut>(name: &str, data_dir: &Path, body: F) -> anyhow::Result<()>
+pub async fn scenario<F>(name: &str, data_dir: &Path, body: F) -> anyhow::Result<()>
 where
-    F: FnOnce(&App) -> Fut,
-    Fut: std::future::Future<Output = anyhow::Result<()>>,
+    F: AsyncFnOnce(&App) -> anyhow::Result<()>,
 {
     let app = App::launch(data_dir).await?;
     let outcome = body(&app).await;

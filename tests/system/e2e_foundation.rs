@@ -21,7 +21,7 @@ return dev / n;
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn demo_library_opens_and_a_clip_shows_its_first_frame() -> anyhow::Result<()> {
     let data = tempfile::tempdir()?;
-    scenario("foundation", data.path(), |app| async move {
+    scenario("foundation", data.path(), async move |app| {
         let long = Duration::from_secs(30);
         app.wait_for("[data-testid=asset]", long).await?;
         let names = app
