@@ -58,7 +58,8 @@ mod tests {
     fn typescript_bindings_are_current() {
         let root = std::path::Path::new(env!("CARGO_MANIFEST_DIR"));
         let committed = root.join(BINDINGS_PATH);
-        let fresh = std::env::temp_dir().join(format!("framenote-bindings-{}.ts", std::process::id()));
+        let fresh =
+            std::env::temp_dir().join(format!("framenote-bindings-{}.ts", std::process::id()));
         specta_builder()
             .export(specta_typescript::Typescript::default(), &fresh)
             .expect("bindings export");

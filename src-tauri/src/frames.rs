@@ -110,7 +110,10 @@ mod tests {
         };
         let (back, _) = unpack(&pack(&header, &[])).expect("unpacks");
         assert_eq!(back.display_number, -5);
-        assert_eq!(back.timecode, "0123456789abcdef", "labels are cut at 16 bytes");
+        assert_eq!(
+            back.timecode, "0123456789abcdef",
+            "labels are cut at 16 bytes"
+        );
     }
 
     #[test]

@@ -29,7 +29,10 @@ pub fn main() -> ExitCode {
     if cli::wants_cli(&os_args) {
         return cli::run_with_probe(std::env::args_os().collect(), state::media_probe());
     }
-    let args: Vec<String> = os_args.iter().map(|a| a.to_string_lossy().into_owned()).collect();
+    let args: Vec<String> = os_args
+        .iter()
+        .map(|a| a.to_string_lossy().into_owned())
+        .collect();
     let mut data_dir = None;
     let mut rest = args.iter();
     while let Some(arg) = rest.next() {
@@ -72,7 +75,10 @@ fn run_app(data_dir: Option<PathBuf>) -> ExitCode {
 
     // One runtime, owned by the app and handed to Tauri, so every task (sync, outbox, players'
     // forwarders) shares it.
-    let runtime = match tokio::runtime::Builder::new_multi_thread().enable_all().build() {
+    let runtime = match tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+    {
         Ok(rt) => rt,
         Err(err) => {
             tracing::error!(%err, "tokio runtime");

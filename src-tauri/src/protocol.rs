@@ -25,7 +25,11 @@ pub fn thumbnail_url(version_key: &str, width: u32) -> String {
 }
 
 /// Handles one request on a worker task so that decoding a thumbnail never blocks the webview.
-pub fn handle(ctx: UriSchemeContext<'_, tauri::Wry>, request: Request<Vec<u8>>, responder: UriSchemeResponder) {
+pub fn handle(
+    ctx: UriSchemeContext<'_, tauri::Wry>,
+    request: Request<Vec<u8>>,
+    responder: UriSchemeResponder,
+) {
     let app = ctx.app_handle().clone();
     tauri::async_runtime::spawn(async move {
         let state = app.state::<AppState>();
@@ -53,7 +57,11 @@ async fn route(state: &AppState, path: &str, query: &str) -> Response<Vec<u8>> {
                 }
             }
         }
-        None => respond(StatusCode::NOT_FOUND, "text/plain", format!("nothing at {path}").into_bytes()),
+        None => respond(
+            StatusCode::NOT_FOUND,
+            "text/plain",
+            format!("nothing at {path}").into_bytes(),
+        ),
     }
 }
 
@@ -80,7 +88,11 @@ async fn thumbnail(state: &AppState, key: &str, width: u32) -> Result<Vec<u8>, S
 
 fn cache_path(state: &AppState, key: &str, width: u32) -> PathBuf {
     let safe = utf8_percent_encode(key, NON_ALPHANUMERIC).to_string();
-    state.dirs.derived.join("thumbs").join(format!("{safe}-{width}.png"))
+    state
+        .dirs
+        .derived
+        .join("thumbs")
+        .join(format!("{safe}-{width}.png"))
 }
 
 fn respond(status: StatusCode, content_type: &str, body: Vec<u8>) -> Response<Vec<u8>> {

@@ -45,17 +45,24 @@ fn parse(args: &[OsString]) -> Result<Parsed, String> {
         match arg.as_str() {
             "--frame" => {
                 let n = value("--frame")?;
-                target = Some(FrameTarget::DisplayNumber(n.parse().map_err(|_| format!("{n:?} is not a frame number"))?));
+                target = Some(FrameTarget::DisplayNumber(
+                    n.parse()
+                        .map_err(|_| format!("{n:?} is not a frame number"))?,
+                ));
             }
             "--index" => {
                 let n = value("--index")?;
-                target = Some(FrameTarget::Index(n.parse().map_err(|_| format!("{n:?} is not an index"))?));
+                target = Some(FrameTarget::Index(
+                    n.parse().map_err(|_| format!("{n:?} is not an index"))?,
+                ));
             }
             "--timecode" => target = Some(FrameTarget::Timecode(value("--timecode")?)),
             "-o" | "--output" => out = Some(PathBuf::from(value("-o")?)),
             "--size" => {
                 let v = value("--size")?;
-                let (w, h) = v.split_once('x').ok_or_else(|| format!("{v:?} is not WxH"))?;
+                let (w, h) = v
+                    .split_once('x')
+                    .ok_or_else(|| format!("{v:?} is not WxH"))?;
                 size = Some((
                     w.parse().map_err(|_| format!("{w:?} is not a width"))?,
                     h.parse().map_err(|_| format!("{h:?} is not a height"))?,
@@ -89,7 +96,8 @@ pub fn composite(frame_png: &[u8], overlay_png: &[u8]) -> Result<Vec<u8>, String
                 continue;
             }
             for c in 0..3 {
-                base[b + c] = ((over[o + c] as u32 * a + base[b + c] as u32 * (255 - a)) / 255) as u8;
+                base[b + c] =
+                    ((over[o + c] as u32 * a + base[b + c] as u32 * (255 - a)) / 255) as u8;
             }
             base[b + 3] = 255;
         }
@@ -102,7 +110,9 @@ fn decode_rgba(bytes: &[u8]) -> Result<(u32, u32, Vec<u8>), String> {
     decoder.set_transformations(png::Transformations::EXPAND | png::Transformations::STRIP_16);
     let mut reader = decoder.read_info().map_err(|e| format!("not a PNG: {e}"))?;
     let mut buf = vec![0; reader.output_buffer_size().ok_or("PNG too large")?];
-    let info = reader.next_frame(&mut buf).map_err(|e| format!("bad PNG: {e}"))?;
+    let info = reader
+        .next_frame(&mut buf)
+        .map_err(|e| format!("bad PNG: {e}"))?;
     let (w, h) = (info.width, info.height);
     let rgba = match info.color_type {
         png::ColorType::Rgba => buf[..(w * h * 4) as usize].to_vec(),
@@ -114,7 +124,10 @@ fn decode_rgba(bytes: &[u8]) -> Result<(u32, u32, Vec<u8>), String> {
             .chunks_exact(2)
             .flat_map(|p| [p[0], p[0], p[0], p[1]])
             .collect(),
-        png::ColorType::Grayscale => buf[..(w * h) as usize].iter().flat_map(|&g| [g, g, g, 255]).collect(),
+        png::ColorType::Grayscale => buf[..(w * h) as usize]
+            .iter()
+            .flat_map(|&g| [g, g, g, 255])
+            .collect(),
         png::ColorType::Indexed => return Err("indexed PNG after expansion".into()),
     };
     Ok((w, h, rgba))
@@ -147,9 +160,15 @@ mod tests {
 
     #[test]
     fn arguments_are_checked_before_any_decoding() {
-        let args: Vec<OsString> = ["clip.mov", "--frame", "x"].iter().map(OsString::from).collect();
+        let args: Vec<OsString> = ["clip.mov", "--frame", "x"]
+            .iter()
+            .map(OsString::from)
+            .collect();
         assert!(parse(&args).is_err_and(|e| e.contains("not a frame number")));
-        let args: Vec<OsString> = ["clip.mov", "--frame", "1047", "-o", "f.png"].iter().map(OsString::from).collect();
+        let args: Vec<OsString> = ["clip.mov", "--frame", "1047", "-o", "f.png"]
+            .iter()
+            .map(OsString::from)
+            .collect();
         let (_, target, _, _) = parse(&args).expect("parses");
         assert_eq!(target, FrameTarget::DisplayNumber(1047));
     }

@@ -42,12 +42,19 @@ impl AppState {
     /// Opens the engine over the data folder, and registers the demo library (first start: its
     /// clips are listed before the window opens, so the library is never empty on first sight).
     pub async fn open(dirs: AppDirs) -> anyhow::Result<Self> {
-        let engine = SyncEngine::open(&dirs.data, standard_factory(media_probe()), SyncConfig::default()).await?;
+        let engine = SyncEngine::open(
+            &dirs.data,
+            standard_factory(media_probe()),
+            SyncConfig::default(),
+        )
+        .await?;
         let engine = Arc::new(engine);
         let demo = AccountId(DEMO_ACCOUNT.into());
         let root = demo_library_root();
         let known = engine.cache().account(&demo).await.ok();
-        let moved = known.as_ref().is_none_or(|a| a.base_url != root.display().to_string());
+        let moved = known
+            .as_ref()
+            .is_none_or(|a| a.base_url != root.display().to_string());
         if moved {
             engine
                 .login(
@@ -61,7 +68,10 @@ impl AppState {
         }
         if moved || known.is_some_and(|a| a.last_sync_at.is_none()) {
             let cancel = Cancellation::new();
-            if let Err(err) = engine.sync_account(&demo, PullOptions { full: true }, &cancel).await {
+            if let Err(err) = engine
+                .sync_account(&demo, PullOptions { full: true }, &cancel)
+                .await
+            {
                 tracing::warn!(%err, "first listing of the demo library");
             }
         }
@@ -78,7 +88,12 @@ impl AppState {
     pub async fn media_path(&self, version_key: &str) -> IpcResult<PathBuf> {
         let (account, version) = split_version_key(version_key)?;
         let account = AccountId(account.into());
-        let record = self.engine.cache().account(&account).await.map_err(cache_error)?;
+        let record = self
+            .engine
+            .cache()
+            .account(&account)
+            .await
+            .map_err(cache_error)?;
         if record.platform == Platform::Local {
             if version.contains('/') || version.contains("..") {
                 return Err(IpcError::new(ErrorCode::InvalidInput, "not a library file"));
@@ -87,7 +102,10 @@ impl AppState {
             return if path.is_file() {
                 Ok(path)
             } else {
-                Err(IpcError::new(ErrorCode::NotFound, format!("{version} is no longer in the library folder")))
+                Err(IpcError::new(
+                    ErrorCode::NotFound,
+                    format!("{version} is no longer in the library folder"),
+                ))
             };
         }
         let media = self
@@ -96,7 +114,11 @@ impl AppState {
             .media_file(&account, &RemoteId::new(version))
             .await
             .map_err(cache_error)?;
-        match media.and_then(|m| (m.state == framenote_cache::MediaState::Complete).then_some(m.local_path).flatten()) {
+        match media.and_then(|m| {
+            (m.state == framenote_cache::MediaState::Complete)
+                .then_some(m.local_path)
+                .flatten()
+        }) {
             Some(path) => Ok(PathBuf::from(path)),
             None => Err(IpcError::new(
                 ErrorCode::Offline,
@@ -109,7 +131,9 @@ impl AppState {
 /// Maps a cache error for the UI; details go to the log.
 pub fn cache_error(err: framenote_cache::CacheError) -> IpcError {
     match err {
-        framenote_cache::CacheError::NotFound { .. } => IpcError::new(ErrorCode::NotFound, err.to_string()),
+        framenote_cache::CacheError::NotFound { .. } => {
+            IpcError::new(ErrorCode::NotFound, err.to_string())
+        }
         framenote_cache::CacheError::Invalid(msg) => IpcError::new(ErrorCode::InvalidInput, msg),
         other => {
             tracing::error!(err = %other, "cache");
@@ -125,9 +149,15 @@ pub fn sync_error(err: framenote_sync::SyncError) -> IpcError {
         E::LoginRequired { .. } => IpcError::new(ErrorCode::LoginRequired, err.to_string()),
         E::Cache(e) => cache_error(e),
         other => match other.connector_kind() {
-            Some(kind) if kind.is_transient() => IpcError::new(ErrorCode::Offline, other.to_string()),
-            Some(framenote_connectors::ErrorKind::Forbidden) => IpcError::new(ErrorCode::Forbidden, other.to_string()),
-            Some(framenote_connectors::ErrorKind::Unsupported) => IpcError::new(ErrorCode::Unsupported, other.to_string()),
+            Some(kind) if kind.is_transient() => {
+                IpcError::new(ErrorCode::Offline, other.to_string())
+            }
+            Some(framenote_connectors::ErrorKind::Forbidden) => {
+                IpcError::new(ErrorCode::Forbidden, other.to_string())
+            }
+            Some(framenote_connectors::ErrorKind::Unsupported) => {
+                IpcError::new(ErrorCode::Unsupported, other.to_string())
+            }
             _ => IpcError::new(ErrorCode::Internal, other.to_string()),
         },
     }

@@ -31,7 +31,13 @@ pub fn repo_root() -> PathBuf {
 pub fn target_dir() -> PathBuf {
     std::env::var_os("CARGO_TARGET_DIR")
         .map(PathBuf::from)
-        .map(|p| if p.is_absolute() { p } else { repo_root().join(p) })
+        .map(|p| {
+            if p.is_absolute() {
+                p
+            } else {
+                repo_root().join(p)
+            }
+        })
         .unwrap_or_else(|| repo_root().join("target"))
 }
 
@@ -47,7 +53,11 @@ pub fn screenshot_dir() -> PathBuf {
 
 fn tauri_driver() -> PathBuf {
     let local = repo_root().join(".tools/bin/tauri-driver");
-    if local.exists() { local } else { PathBuf::from("tauri-driver") }
+    if local.exists() {
+        local
+    } else {
+        PathBuf::from("tauri-driver")
+    }
 }
 
 /// A running Framenote window under WebDriver.
@@ -69,13 +79,21 @@ impl App {
         }
         let binary = app_binary();
         if !binary.exists() {
-            bail!("{} is missing: build the app first (`cargo build --bin framenote`)", binary.display());
+            bail!(
+                "{} is missing: build the app first (`cargo build --bin framenote`)",
+                binary.display()
+            );
         }
         std::fs::create_dir_all(data_dir)?;
         // Both ring and aws-lc-rs are in the dependency graph; name one (a second call is a no-op).
         let _ = rustls::crypto::ring::default_provider().install_default();
         let driver = Command::new(tauri_driver())
-            .args(["--port", &DRIVER_PORT.to_string(), "--native-port", &NATIVE_PORT.to_string()])
+            .args([
+                "--port",
+                &DRIVER_PORT.to_string(),
+                "--native-port",
+                &NATIVE_PORT.to_string(),
+            ])
             .args(["--native-driver", "/usr/bin/WebKitWebDriver"])
             .env("FRAMENOTE_DATA_DIR", data_dir)
             .stdin(Stdio::null())
@@ -92,7 +110,8 @@ impl App {
             serde_json::json!({ "application": binary }),
         );
         caps.insert("browserName".into(), serde_json::json!("wry"));
-        let client = ClientBuilder::rustls().context("TLS setup for the WebDriver client")?
+        let client = ClientBuilder::rustls()
+            .context("TLS setup for the WebDriver client")?
             .capabilities(caps)
             .connect(&format!("http://127.0.0.1:{DRIVER_PORT}"))
             .await
@@ -133,7 +152,8 @@ impl App {
             serde_json::to_string(css)?
         );
         while Instant::now() < deadline {
-            if let Ok(serde_json::Value::String(text)) = self.client.execute(&script, vec![]).await {
+            if let Ok(serde_json::Value::String(text)) = self.client.execute(&script, vec![]).await
+            {
                 if pred(&text) {
                     return Ok(text);
                 }
@@ -193,7 +213,9 @@ struct DriverGuard(Option<Child>);
 impl DriverGuard {
     fn take(&mut self) -> Child {
         // Only called once, right after a successful spawn.
-        self.0.take().unwrap_or_else(|| unreachable!("driver taken twice"))
+        self.0
+            .take()
+            .unwrap_or_else(|| unreachable!("driver taken twice"))
     }
 }
 
@@ -210,7 +232,9 @@ fn stop_driver(child: &mut Child) {
         return;
     }
     // SIGTERM by PID: tauri-driver's handler then stops WebKitWebDriver.
-    let _ = Command::new("kill").args(["-TERM", &child.id().to_string()]).status();
+    let _ = Command::new("kill")
+        .args(["-TERM", &child.id().to_string()])
+        .status();
     let deadline = Instant::now() + Duration::from_secs(5);
     while Instant::now() < deadline {
         if let Ok(Some(_)) = child.try_wait() {
@@ -225,7 +249,10 @@ fn stop_driver(child: &mut Child) {
 async fn wait_for_port(port: u16, within: Duration) -> anyhow::Result<()> {
     let deadline = Instant::now() + within;
     while Instant::now() < deadline {
-        if tokio::net::TcpStream::connect(("127.0.0.1", port)).await.is_ok() {
+        if tokio::net::TcpStream::connect(("127.0.0.1", port))
+            .await
+            .is_ok()
+        {
             return Ok(());
         }
         tokio::time::sleep(Duration::from_millis(100)).await;

@@ -57,12 +57,16 @@ o.dispatchEvent(new PointerEvent('pointerup', {{...at({x1}, {y1}), buttons: 0}})
 async fn open_clip(app: &App) -> anyhow::Result<()> {
     let long = Duration::from_secs(30);
     let clip = app
-        .wait_for(&format!("[data-testid=asset][data-asset-id='{CLIP}']"), long)
+        .wait_for(
+            &format!("[data-testid=asset][data-asset-id='{CLIP}']"),
+            long,
+        )
         .await?;
     clip.click().await?;
     app.wait_for_text("[data-testid=clip-name]", long, |t| t.contains("sh030"))
         .await?;
-    app.wait_for_text("[data-testid=frame-counter]", long, |t| t.trim() == "1").await?;
+    app.wait_for_text("[data-testid=frame-counter]", long, |t| t.trim() == "1")
+        .await?;
     Ok(())
 }
 
@@ -83,33 +87,63 @@ async fn a_note_with_a_drawing_lands_on_its_frame_and_survives_a_restart() -> an
         open_clip(app).await?;
 
         key(app, "ArrowRight", 47).await?;
-        app.wait_for_text("[data-testid=frame-counter]", long, |t| t.trim() == FRAME).await?;
+        app.wait_for_text("[data-testid=frame-counter]", long, |t| t.trim() == FRAME)
+            .await?;
 
-        app.wait_for("[data-testid=toggle-draw]", long).await?.click().await?;
-        app.wait_for("[data-testid=tool-arrow]", long).await?.click().await?;
+        app.wait_for("[data-testid=toggle-draw]", long)
+            .await?
+            .click()
+            .await?;
+        app.wait_for("[data-testid=tool-arrow]", long)
+            .await?
+            .click()
+            .await?;
         drag(app, (0.30, 0.30), (0.55, 0.50)).await?;
-        app.wait_for("[data-testid=tool-rect]", long).await?.click().await?;
+        app.wait_for("[data-testid=tool-rect]", long)
+            .await?
+            .click()
+            .await?;
         drag(app, (0.60, 0.20), (0.85, 0.45)).await?;
-        assert!(drawn_pixels(app).await? > 100, "the arrow and the rectangle are on the overlay");
+        assert!(
+            drawn_pixels(app).await? > 100,
+            "the arrow and the rectangle are on the overlay"
+        );
 
         let text = app.wait_for("[data-testid=composer-text]", long).await?;
-        text.send_keys("Grade pops on the bars — check the flicker here").await?;
-        app.wait_for("[data-testid=composer-post]", long).await?.click().await?;
+        text.send_keys("Grade pops on the bars — check the flicker here")
+            .await?;
+        app.wait_for("[data-testid=composer-post]", long)
+            .await?
+            .click()
+            .await?;
 
         let note = app
-            .wait_for_text("[data-testid=note]", long, |t| t.contains("check the flicker"))
+            .wait_for_text("[data-testid=note]", long, |t| {
+                t.contains("check the flicker")
+            })
             .await?;
-        assert!(note.contains(FRAME), "the note is stamped with frame {FRAME}: {note:?}");
+        assert!(
+            note.contains(FRAME),
+            "the note is stamped with frame {FRAME}: {note:?}"
+        );
         app.screenshot("review-viewer-with-drawing").await?;
 
         // The drawing belongs to frame 48 only.
         key(app, "Escape", 1).await?;
         key(app, "Home", 1).await?;
-        app.wait_for_text("[data-testid=frame-counter]", long, |t| t.trim() == "1").await?;
+        app.wait_for_text("[data-testid=frame-counter]", long, |t| t.trim() == "1")
+            .await?;
         assert_eq!(drawn_pixels(app).await?, 0, "nothing is drawn on frame 1");
-        app.wait_for("[data-testid=note-stamp]", long).await?.click().await?;
-        app.wait_for_text("[data-testid=frame-counter]", long, |t| t.trim() == FRAME).await?;
-        assert!(drawn_pixels(app).await? > 100, "the drawing is back on frame {FRAME}");
+        app.wait_for("[data-testid=note-stamp]", long)
+            .await?
+            .click()
+            .await?;
+        app.wait_for_text("[data-testid=frame-counter]", long, |t| t.trim() == FRAME)
+            .await?;
+        assert!(
+            drawn_pixels(app).await? > 100,
+            "the drawing is back on frame {FRAME}"
+        );
 
         key(app, "?", 1).await?;
         app.wait_for("[data-testid=cheat-sheet]", long).await?;
@@ -122,14 +156,28 @@ async fn a_note_with_a_drawing_lands_on_its_frame_and_survives_a_restart() -> an
     scenario("review-restart", data.path(), async move |app| {
         open_clip(app).await?;
         let note = app
-            .wait_for_text("[data-testid=note]", long, |t| t.contains("check the flicker"))
+            .wait_for_text("[data-testid=note]", long, |t| {
+                t.contains("check the flicker")
+            })
             .await?;
-        assert!(note.contains(FRAME), "after a restart the note still says frame {FRAME}");
-        app.wait_for("[data-testid=note-stamp]", long).await?.click().await?;
-        app.wait_for_text("[data-testid=frame-counter]", long, |t| t.trim() == FRAME).await?;
-        let tc = app.wait_for_text("[data-testid=timecode]", long, |t| !t.trim().is_empty()).await?;
+        assert!(
+            note.contains(FRAME),
+            "after a restart the note still says frame {FRAME}"
+        );
+        app.wait_for("[data-testid=note-stamp]", long)
+            .await?
+            .click()
+            .await?;
+        app.wait_for_text("[data-testid=frame-counter]", long, |t| t.trim() == FRAME)
+            .await?;
+        let tc = app
+            .wait_for_text("[data-testid=timecode]", long, |t| !t.trim().is_empty())
+            .await?;
         assert_eq!(tc.trim(), TIMECODE, "frame {FRAME} of sh030 is {TIMECODE}");
-        assert!(drawn_pixels(app).await? > 100, "the drawing survived the restart");
+        assert!(
+            drawn_pixels(app).await? > 100,
+            "the drawing survived the restart"
+        );
         app.screenshot("review-after-restart").await?;
         Ok(())
     })

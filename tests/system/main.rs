@@ -1,13 +1,14 @@
 //! The system tests: one binary, one module per area.
 
+mod cli;
+mod conformance;
 mod e2e_foundation;
+mod e2e_review;
 mod flex;
 mod iconik;
-mod sonyci;
-mod conformance;
 mod kitsu;
 mod moxion;
-mod zou;
-mod cli;
 mod outbox;
+mod sonyci;
 mod sync;
+mod zou;

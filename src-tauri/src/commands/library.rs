@@ -210,7 +210,12 @@ pub async fn list_assets(
     node_id: String,
 ) -> IpcResult<Vec<AssetSummary>> {
     let account = AccountId(account_id);
-    let record = state.engine.cache().account(&account).await.map_err(cache_error)?;
+    let record = state
+        .engine
+        .cache()
+        .account(&account)
+        .await
+        .map_err(cache_error)?;
     let local = record.platform == Platform::Local;
     let assets = state
         .engine
@@ -221,7 +226,9 @@ pub async fn list_assets(
     let mut out = Vec::with_capacity(assets.len());
     for summary in assets {
         let asset = &summary.asset;
-        let Some(latest) = asset.versions.last() else { continue };
+        let Some(latest) = asset.versions.last() else {
+            continue;
+        };
         let key = version_key(&account.0, &latest.id.0);
         out.push(AssetSummary {
             id: asset.id.0.clone(),
@@ -249,8 +256,12 @@ pub async fn list_assets(
             note_count: summary.note_count as u32,
             offline: offline_state(local, asset, summary.offline.as_ref()),
             // A thumbnail needs the picture: the library file, or an offline copy.
-            thumbnail_url: (local || matches!(summary.offline.as_ref().map(|m| m.state), Some(MediaState::Complete)))
-                .then(|| thumbnail_url(&key, 320)),
+            thumbnail_url: (local
+                || matches!(
+                    summary.offline.as_ref().map(|m| m.state),
+                    Some(MediaState::Complete)
+                ))
+            .then(|| thumbnail_url(&key, 320)),
             pinned: summary.pinned || local,
         });
     }
@@ -274,7 +285,9 @@ fn offline_state(
                 .unwrap_or_else(|| "the platform does not allow offline copies".into()),
         };
     }
-    let Some(media) = media else { return OfflineState::None };
+    let Some(media) = media else {
+        return OfflineState::None;
+    };
     match media.state {
         MediaState::Complete => OfflineState::Available,
         MediaState::Outdated => OfflineState::Outdated,
@@ -295,6 +308,10 @@ pub fn version_key(account: &str, version: &str) -> String {
 
 /// The inverse of [`version_key`].
 pub fn split_version_key(key: &str) -> IpcResult<(&str, &str)> {
-    key.split_once(':')
-        .ok_or_else(|| IpcError::new(ErrorCode::InvalidInput, format!("{key:?} is not a version key")))
+    key.split_once(':').ok_or_else(|| {
+        IpcError::new(
+            ErrorCode::InvalidInput,
+            format!("{key:?} is not a version key"),
+        )
+    })
 }

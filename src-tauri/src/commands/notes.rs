@@ -78,27 +78,47 @@ pub struct NewNote {
 /// A version's notes as threads.
 #[tauri::command]
 #[specta::specta]
-pub async fn list_notes(state: State<'_, AppState>, version_key: String) -> IpcResult<Vec<NoteThread>> {
+pub async fn list_notes(
+    state: State<'_, AppState>,
+    version_key: String,
+) -> IpcResult<Vec<NoteThread>> {
     let (account, version) = split_version_key(&version_key)?;
     let account = AccountId(account.into());
     let version = RemoteId::new(version);
     let clock = clock_of(&state, &account, &version).await;
-    let records = state.engine.cache().notes_for_version(&account, &version).await.map_err(cache_error)?;
+    let records = state
+        .engine
+        .cache()
+        .notes_for_version(&account, &version)
+        .await
+        .map_err(cache_error)?;
     let mut threads: Vec<NoteThread> = Vec::new();
     let mut replies: Vec<NoteView> = Vec::new();
-    for record in records.iter().filter(|r| r.sync_state != NoteSyncState::Discarded) {
+    for record in records
+        .iter()
+        .filter(|r| r.sync_state != NoteSyncState::Discarded)
+    {
         let view = note_view(record, &version_key, clock.as_ref());
         if view.parent_id.is_some() {
             replies.push(view);
         } else {
-            threads.push(NoteThread { root: view, replies: Vec::new() });
+            threads.push(NoteThread {
+                root: view,
+                replies: Vec::new(),
+            });
         }
     }
     for reply in replies {
-        match threads.iter_mut().find(|t| Some(&t.root.id) == reply.parent_id.as_ref()) {
+        match threads
+            .iter_mut()
+            .find(|t| Some(&t.root.id) == reply.parent_id.as_ref())
+        {
             Some(thread) => thread.replies.push(reply),
             // A reply whose parent is not here (deleted upstream) still shows, as its own thread.
-            None => threads.push(NoteThread { root: reply, replies: Vec::new() }),
+            None => threads.push(NoteThread {
+                root: reply,
+                replies: Vec::new(),
+            }),
         }
     }
     Ok(threads)
@@ -114,7 +134,10 @@ pub async fn create_note(state: State<'_, AppState>, note: NewNote) -> IpcResult
     if let Some(f) = note.frames
         && f.end < f.start
     {
-        return Err(IpcError::new(ErrorCode::InvalidInput, "a note's range ends before it starts"));
+        return Err(IpcError::new(
+            ErrorCode::InvalidInput,
+            "a note's range ends before it starts",
+        ));
     }
     let record = state
         .engine
@@ -125,7 +148,10 @@ pub async fn create_note(state: State<'_, AppState>, note: NewNote) -> IpcResult
             parent: note.parent_id.map(NoteId),
             author: author_name(),
             text: note.text,
-            frames: note.frames.map(|f| FrameSpan { start: f.start, end: f.end }),
+            frames: note.frames.map(|f| FrameSpan {
+                start: f.start,
+                end: f.end,
+            }),
             drawing: note.drawing.filter(|d| !d.is_empty()),
             platform_status: note.review_status,
         })
@@ -139,7 +165,11 @@ pub async fn create_note(state: State<'_, AppState>, note: NewNote) -> IpcResult
 /// Marks a note resolved or open again (through the outbox).
 #[tauri::command]
 #[specta::specta]
-pub async fn set_note_status(state: State<'_, AppState>, note_id: String, status: NoteStatus) -> IpcResult<NoteView> {
+pub async fn set_note_status(
+    state: State<'_, AppState>,
+    note_id: String,
+    status: NoteStatus,
+) -> IpcResult<NoteView> {
     let record = state
         .engine
         .cache()
@@ -176,7 +206,10 @@ pub async fn discard_note(state: State<'_, AppState>, note_id: String) -> IpcRes
     let cache = state.engine.cache();
     let record = cache.note(&note).await.map_err(cache_error)?;
     if record.sync_state == NoteSyncState::Sent {
-        return Err(IpcError::new(ErrorCode::InvalidInput, "this note is already on the platform"));
+        return Err(IpcError::new(
+            ErrorCode::InvalidInput,
+            "this note is already on the platform",
+        ));
     }
     for op in cache.ops_for_note(&note).await.map_err(cache_error)? {
         if matches!(op.state, OpState::Queued | OpState::Failed) {
@@ -190,9 +223,14 @@ fn note_view(record: &NoteRecord, version_key: &str, clock: Option<&FrameClock>)
     let note = &record.note;
     let outbox = match (record.sync_state, record.outbox_state) {
         (NoteSyncState::Failed, _) | (_, Some(OpState::Failed)) => OutboxState::Failed {
-            reason: record.last_error.clone().unwrap_or_else(|| "the platform refused it".into()),
+            reason: record
+                .last_error
+                .clone()
+                .unwrap_or_else(|| "the platform refused it".into()),
         },
-        (NoteSyncState::Pending, _) | (_, Some(OpState::Queued | OpState::InFlight)) => OutboxState::Pending,
+        (NoteSyncState::Pending, _) | (_, Some(OpState::Queued | OpState::InFlight)) => {
+            OutboxState::Pending
+        }
         _ => OutboxState::Sent,
     };
     NoteView {
@@ -202,7 +240,10 @@ fn note_view(record: &NoteRecord, version_key: &str, clock: Option<&FrameClock>)
         author: note.author.clone(),
         created_at: note.created_at.clone(),
         text: note.text.clone(),
-        frames: note.frames.map(|f| FramesView { start: f.start, end: f.end }),
+        frames: note.frames.map(|f| FramesView {
+            start: f.start,
+            end: f.end,
+        }),
         timecode: note
             .frames
             .zip(clock)
@@ -222,5 +263,8 @@ async fn clock_of(state: &AppState, account: &AccountId, version: &RemoteId) -> 
 }
 
 fn author_name() -> String {
-    std::env::var("USER").ok().filter(|u| !u.is_empty()).unwrap_or_else(|| "me".into())
+    std::env::var("USER")
+        .ok()
+        .filter(|u| !u.is_empty())
+        .unwrap_or_else(|| "me".into())
 }

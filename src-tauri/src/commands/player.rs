@@ -10,7 +10,9 @@ use std::collections::HashMap;
 use std::sync::atomic::{AtomicU32, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 
-use framenote_player::{OpenOptions, Player, PlayerCommand as EngineCommand, PlayerEvent, PlayerState};
+use framenote_player::{
+    OpenOptions, Player, PlayerCommand as EngineCommand, PlayerEvent, PlayerState,
+};
 use serde::{Deserialize, Serialize};
 use tauri::ipc::{Channel, InvokeResponseBody, IpcResponse};
 use tauri::{AppHandle, State};
@@ -204,7 +206,10 @@ pub async fn open_player(
     .await
     .map_err(|e| IpcError::internal("opening the player", e))??;
 
-    let id = format!("p{}", state.players.next_id.fetch_add(1, Ordering::Relaxed) + 1);
+    let id = format!(
+        "p{}",
+        state.players.next_id.fetch_add(1, Ordering::Relaxed) + 1
+    );
     let open = Arc::new(OpenPlayer {
         player,
         in_flight: AtomicU32::new(0),
@@ -237,7 +242,11 @@ pub async fn open_player(
 /// Sends a command to a player.
 #[tauri::command]
 #[specta::specta]
-pub fn player_command(state: State<'_, AppState>, player_id: String, cmd: PlayerCommand) -> IpcResult<()> {
+pub fn player_command(
+    state: State<'_, AppState>,
+    player_id: String,
+    cmd: PlayerCommand,
+) -> IpcResult<()> {
     let open = state.players.get(&player_id)?;
     let command = match cmd {
         PlayerCommand::Play => EngineCommand::Play,
@@ -246,13 +255,19 @@ pub fn player_command(state: State<'_, AppState>, player_id: String, cmd: Player
         PlayerCommand::Step { delta } => EngineCommand::Step(delta),
         PlayerCommand::SetRate { rate } => {
             if !rate.is_finite() || rate == 0.0 || rate.abs() > 16.0 {
-                return Err(IpcError::new(ErrorCode::InvalidInput, format!("rate {rate} is not a playback speed")));
+                return Err(IpcError::new(
+                    ErrorCode::InvalidInput,
+                    format!("rate {rate} is not a playback speed"),
+                ));
             }
             EngineCommand::SetRate(rate)
         }
         PlayerCommand::SetLoop { start, out } => {
             if out < start {
-                return Err(IpcError::new(ErrorCode::InvalidInput, "the loop's out point is before its in point"));
+                return Err(IpcError::new(
+                    ErrorCode::InvalidInput,
+                    "the loop's out point is before its in point",
+                ));
             }
             EngineCommand::SetLoop(Some((start, out)))
         }
@@ -275,7 +290,9 @@ pub fn player_frame_drawn(state: State<'_, AppState>, player_id: String) -> IpcR
     if let Ok(open) = state.players.get(&player_id) {
         let _ = open
             .in_flight
-            .fetch_update(Ordering::AcqRel, Ordering::Acquire, |n| Some(n.saturating_sub(1)));
+            .fetch_update(Ordering::AcqRel, Ordering::Acquire, |n| {
+                Some(n.saturating_sub(1))
+            });
     }
     Ok(())
 }
@@ -284,7 +301,12 @@ pub fn player_frame_drawn(state: State<'_, AppState>, player_id: String) -> IpcR
 #[tauri::command]
 #[specta::specta]
 pub fn close_player(state: State<'_, AppState>, player_id: String) -> IpcResult<()> {
-    let removed = state.players.open.lock().ok().and_then(|mut m| m.remove(&player_id));
+    let removed = state
+        .players
+        .open
+        .lock()
+        .ok()
+        .and_then(|mut m| m.remove(&player_id));
     if let Some(open) = removed {
         let _ = open.player.send(EngineCommand::Close);
     }
@@ -301,7 +323,12 @@ impl Players {
     }
 }
 
-fn spawn_forwarder(app: AppHandle, id: String, open: Arc<OpenPlayer>, channel: Channel<FrameMessage>) {
+fn spawn_forwarder(
+    app: AppHandle,
+    id: String,
+    open: Arc<OpenPlayer>,
+    channel: Channel<FrameMessage>,
+) {
     let events = open.player.events().clone();
     let spawned = std::thread::Builder::new()
         .name(format!("frames {id}"))
@@ -349,7 +376,10 @@ fn spawn_forwarder(app: AppHandle, id: String, open: Arc<OpenPlayer>, channel: C
                         }
                     }
                     PlayerEvent::Ended(_) => {
-                        let _ = PlayerNews::Ended { player_id: id.clone() }.emit(&app);
+                        let _ = PlayerNews::Ended {
+                            player_id: id.clone(),
+                        }
+                        .emit(&app);
                     }
                     PlayerEvent::Error(err) => {
                         let _ = PlayerNews::Error {
@@ -404,14 +434,17 @@ pub async fn save_snapshot(
         Some(b64) => Some(
             base64::engine::general_purpose::STANDARD
                 .decode(b64.trim())
-                .map_err(|_| IpcError::new(ErrorCode::InvalidInput, "the drawing is not base64 PNG"))?,
+                .map_err(|_| {
+                    IpcError::new(ErrorCode::InvalidInput, "the drawing is not base64 PNG")
+                })?,
         ),
         None => None,
     };
     let media_for_name = media.clone();
     let png = tauri::async_runtime::spawn_blocking(move || -> IpcResult<Vec<u8>> {
-        let frame_png = framenote_player::snapshot(&media, framenote_player::FrameTarget::Index(frame), None)
-            .map_err(|e| IpcError::new(ErrorCode::MediaError, e.to_string()))?;
+        let frame_png =
+            framenote_player::snapshot(&media, framenote_player::FrameTarget::Index(frame), None)
+                .map_err(|e| IpcError::new(ErrorCode::MediaError, e.to_string()))?;
         match overlay {
             Some(overlay) => crate::snapshot::composite(&frame_png, &overlay)
                 .map_err(|e| IpcError::new(ErrorCode::InvalidInput, e)),
@@ -423,13 +456,23 @@ pub async fn save_snapshot(
     let folder = dirs::picture_dir()
         .unwrap_or_else(|| state.dirs.data.clone())
         .join("Framenote");
-    std::fs::create_dir_all(&folder).map_err(|e| IpcError::new(ErrorCode::Storage, format!("cannot create {}: {e}", folder.display())))?;
+    std::fs::create_dir_all(&folder).map_err(|e| {
+        IpcError::new(
+            ErrorCode::Storage,
+            format!("cannot create {}: {e}", folder.display()),
+        )
+    })?;
     let stem = media_for_name
         .file_stem()
         .map(|s| s.to_string_lossy().into_owned())
         .unwrap_or_else(|| "frame".into());
     let path = folder.join(format!("{stem}_{frame:06}.png"));
-    std::fs::write(&path, png).map_err(|e| IpcError::new(ErrorCode::Storage, format!("cannot write {}: {e}", path.display())))?;
+    std::fs::write(&path, png).map_err(|e| {
+        IpcError::new(
+            ErrorCode::Storage,
+            format!("cannot write {}: {e}", path.display()),
+        )
+    })?;
     Ok(SnapshotResult {
         path: path.display().to_string(),
     })

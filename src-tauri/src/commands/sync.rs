@@ -39,8 +39,20 @@ pub enum PinScope {
 impl PinScope {
     fn split(self) -> (AccountId, CachePinScope) {
         match self {
-            PinScope::Asset { account_id, asset_id } => (AccountId(account_id), CachePinScope::Asset(RemoteId::new(asset_id))),
-            PinScope::Node { account_id, node_id } => (AccountId(account_id), CachePinScope::Node(RemoteId::new(node_id))),
+            PinScope::Asset {
+                account_id,
+                asset_id,
+            } => (
+                AccountId(account_id),
+                CachePinScope::Asset(RemoteId::new(asset_id)),
+            ),
+            PinScope::Node {
+                account_id,
+                node_id,
+            } => (
+                AccountId(account_id),
+                CachePinScope::Node(RemoteId::new(node_id)),
+            ),
         }
     }
 }
@@ -102,23 +114,47 @@ pub struct ConnectionChanged {
 /// Flushes the outbox, pulls, and brings offline copies up to date; returns the task id.
 #[tauri::command]
 #[specta::specta]
-pub async fn sync_now(app: AppHandle, state: State<'_, AppState>, account_id: String) -> IpcResult<String> {
+pub async fn sync_now(
+    app: AppHandle,
+    state: State<'_, AppState>,
+    account_id: String,
+) -> IpcResult<String> {
     let account = AccountId(account_id);
-    let label = format!("Syncing {}", state.engine.cache().account(&account).await.map_err(cache_error)?.label);
-    Ok(spawn_task(&app, &state, "sync", label, move |engine, cancel| async move {
-        engine
-            .sync_account(&account, PullOptions::default(), &cancel)
+    let label = format!(
+        "Syncing {}",
+        state
+            .engine
+            .cache()
+            .account(&account)
             .await
-            .map(|_| ())
-            .map_err(sync_error)
-    }))
+            .map_err(cache_error)?
+            .label
+    );
+    Ok(spawn_task(
+        &app,
+        &state,
+        "sync",
+        label,
+        move |engine, cancel| async move {
+            engine
+                .sync_account(&account, PullOptions::default(), &cancel)
+                .await
+                .map(|_| ())
+                .map_err(sync_error)
+        },
+    ))
 }
 
 /// Cancels a long task (unknown ids are ignored: it already ended).
 #[tauri::command]
 #[specta::specta]
 pub fn cancel_task(state: State<'_, AppState>, task_id: String) -> IpcResult<()> {
-    if let Some(token) = state.tasks.lock().ok().and_then(|t| t.get(&task_id).cloned()) {
+    if let Some(token) = state
+        .tasks
+        .lock()
+        .ok()
+        .and_then(|t| t.get(&task_id).cloned())
+    {
         token.cancel();
     }
     Ok(())
@@ -129,7 +165,12 @@ pub fn cancel_task(state: State<'_, AppState>, task_id: String) -> IpcResult<()>
 #[specta::specta]
 pub async fn pin(app: AppHandle, state: State<'_, AppState>, scope: PinScope) -> IpcResult<()> {
     let (account, scope) = scope.split();
-    state.engine.cache().pin(&account, &scope).await.map_err(cache_error)?;
+    state
+        .engine
+        .cache()
+        .pin(&account, &scope)
+        .await
+        .map_err(cache_error)?;
     spawn_offline(&app, &state, account);
     Ok(())
 }
@@ -139,15 +180,30 @@ pub async fn pin(app: AppHandle, state: State<'_, AppState>, scope: PinScope) ->
 #[specta::specta]
 pub async fn unpin(app: AppHandle, state: State<'_, AppState>, scope: PinScope) -> IpcResult<()> {
     let (account, scope) = scope.split();
-    state.engine.cache().unpin(&account, &scope).await.map_err(cache_error)?;
+    state
+        .engine
+        .cache()
+        .unpin(&account, &scope)
+        .await
+        .map_err(cache_error)?;
     spawn_offline(&app, &state, account);
     Ok(())
 }
 
 fn spawn_offline(app: &AppHandle, state: &AppState, account: AccountId) {
-    spawn_task(app, state, "download", "Offline copies".into(), move |engine, cancel| async move {
-        engine.sync_offline(&account, &cancel).await.map(|_| ()).map_err(sync_error)
-    });
+    spawn_task(
+        app,
+        state,
+        "download",
+        "Offline copies".into(),
+        move |engine, cancel| async move {
+            engine
+                .sync_offline(&account, &cancel)
+                .await
+                .map(|_| ())
+                .map_err(sync_error)
+        },
+    );
 }
 
 /// Posts the outbox of `account` in the background (a note just written, a retry).
@@ -162,7 +218,13 @@ pub fn flush_outbox_soon(state: &AppState, account: &AccountId) {
     });
 }
 
-fn spawn_task<F, Fut>(app: &AppHandle, state: &AppState, kind: &str, label: String, work: F) -> String
+fn spawn_task<F, Fut>(
+    app: &AppHandle,
+    state: &AppState,
+    kind: &str,
+    label: String,
+    work: F,
+) -> String
 where
     F: FnOnce(Arc<SyncEngine>, Cancellation) -> Fut + Send + 'static,
     Fut: std::future::Future<Output = IpcResult<()>> + Send + 'static,
@@ -209,7 +271,11 @@ where
 fn uuid_like() -> String {
     use std::sync::atomic::{AtomicU64, Ordering};
     static NEXT: AtomicU64 = AtomicU64::new(1);
-    format!("{}-{}", std::process::id(), NEXT.fetch_add(1, Ordering::Relaxed))
+    format!(
+        "{}-{}",
+        std::process::id(),
+        NEXT.fetch_add(1, Ordering::Relaxed)
+    )
 }
 
 /// Forwards the engine's progress events to the UI for the life of the app.
@@ -225,7 +291,14 @@ pub fn forward_engine_events(app: &AppHandle) {
                 Err(tokio::sync::broadcast::error::RecvError::Closed) => break,
             };
             let sent = match event {
-                SyncEvent::Pull { account, phase, nodes, assets, notes, .. } => SyncProgress {
+                SyncEvent::Pull {
+                    account,
+                    phase,
+                    nodes,
+                    assets,
+                    notes,
+                    ..
+                } => SyncProgress {
                     account_id: account.0,
                     phase: format!("{phase:?}").to_lowercase(),
                     nodes,
@@ -233,7 +306,13 @@ pub fn forward_engine_events(app: &AppHandle) {
                     notes,
                 }
                 .emit(&app),
-                SyncEvent::Download { account, version, bytes, total, state } => OfflineChanged {
+                SyncEvent::Download {
+                    account,
+                    version,
+                    bytes,
+                    total,
+                    state,
+                } => OfflineChanged {
                     account_id: account.0,
                     version_id: version.0,
                     bytes,
@@ -241,7 +320,13 @@ pub fn forward_engine_events(app: &AppHandle) {
                     state: media_state_name(state).into(),
                 }
                 .emit(&app),
-                SyncEvent::Outbox { account, note, state, error, .. } => OutboxChanged {
+                SyncEvent::Outbox {
+                    account,
+                    note,
+                    state,
+                    error,
+                    ..
+                } => OutboxChanged {
                     account_id: account.0,
                     note_id: note.map(|n| n.0),
                     state: op_state_name(state).into(),
