@@ -333,3 +333,174 @@ async fn an_offline_download_killed_half_way_resumes_on_the_next_run_and_is_veri
     }
     Ok(())
 }
+
+/// A private D-Bus session bus with an unlocked GNOME keyring (a real Secret Service), both
+/// children of the test and stopped by PID on drop.
+struct PrivateKeyring {
+    dbus: std::process::Child,
+    keyring: std::process::Child,
+    address: String,
+    dir: tempfile::TempDir,
+}
+
+impl PrivateKeyring {
+    fn start() -> anyhow::Result<Self> {
+        use std::io::Write;
+        let dir = tempfile::tempdir()?;
+        let socket = dir.path().join("bus");
+        let address = format!("unix:path={}", socket.display());
+        let dbus = std::process::Command::new("dbus-daemon")
+            .args(["--session", "--nofork", "--nopidfile"])
+            .arg(format!("--address={address}"))
+            .stdout(std::process::Stdio::null())
+            .stderr(std::process::Stdio::null())
+            .spawn()
+            .context("dbus-daemon (apt: dbus)")?;
+        let started = std::time::Instant::now();
+        while !socket.exists() {
+            anyhow::ensure!(
+                started.elapsed().as_secs() < 10,
+                "the session bus did not start"
+            );
+            std::thread::sleep(std::time::Duration::from_millis(20));
+        }
+        let run = dir.path().join("run");
+        std::fs::create_dir_all(&run)?;
+        let mut keyring = std::process::Command::new("gnome-keyring-daemon")
+            .args(["--foreground", "--components=secrets", "--unlock"])
+            .env("DBUS_SESSION_BUS_ADDRESS", &address)
+            .env("HOME", dir.path())
+            .env("XDG_DATA_HOME", dir.path().join("data"))
+            .env("XDG_RUNTIME_DIR", &run)
+            .stdin(std::process::Stdio::piped())
+            .stdout(std::process::Stdio::null())
+            .stderr(std::process::Stdio::null())
+            .spawn()
+            .context("gnome-keyring-daemon (apt: gnome-keyring)")?;
+        if let Some(mut stdin) = keyring.stdin.take() {
+            stdin.write_all(b"framenote-test-keyring")?;
+        }
+        Ok(Self {
+            dbus,
+            keyring,
+            address,
+            dir,
+        })
+    }
+
+    fn command(&self, cli: &Cli, args: &[&str]) -> std::process::Command {
+        let mut command = cli.command(args);
+        command
+            .env("FRAMENOTE_SECRETS", "keyring")
+            .env("DBUS_SESSION_BUS_ADDRESS", &self.address)
+            .env("XDG_RUNTIME_DIR", self.dir.path().join("run"));
+        command
+    }
+}
+
+impl Drop for PrivateKeyring {
+    fn drop(&mut self) {
+        let _ = self.keyring.kill();
+        let _ = self.keyring.wait();
+        let _ = self.dbus.kill();
+        let _ = self.dbus.wait();
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn sessions_live_in_the_os_keyring_when_there_is_one() -> anyhow::Result<()> {
+    let zou = zou().await;
+    let keyring = PrivateKeyring::start()?;
+    let cli = Cli::new()?;
+    // The keyring daemon takes a moment to claim its bus name: retry the sign-in briefly.
+    let mut login = None;
+    for _ in 0..50 {
+        let out = keyring
+            .command(
+                &cli,
+                &[
+                    "--json",
+                    "login",
+                    "--platform",
+                    "kitsu",
+                    "--url",
+                    &zou.api,
+                    "--user",
+                    SUPERVISOR.0,
+                    "--password-env",
+                    "FRAMENOTE_TEST_PASSWORD",
+                ],
+            )
+            .env("FRAMENOTE_TEST_PASSWORD", SUPERVISOR.1)
+            .output()?;
+        if out.status.success() {
+            login = Some(serde_json::from_slice::<Value>(&out.stdout)?);
+            break;
+        }
+        std::thread::sleep(std::time::Duration::from_millis(100));
+    }
+    let login = login.context("sign-in with the keyring never succeeded")?;
+    assert_eq!(login["secrets"]["backend"], "keyring", "{login}");
+    assert!(
+        !cli.data.path().join("secrets.json").exists(),
+        "no fallback file when a keyring works"
+    );
+
+    // A new process finds the session in the keyring.
+    let sync = keyring.command(&cli, &["sync"]).output()?;
+    assert!(
+        sync.status.success(),
+        "sync with the keyring session: {}",
+        String::from_utf8_lossy(&sync.stderr)
+    );
+
+    // Signing out removes it from the keyring: the next sync must ask for a sign-in (exit 3).
+    assert!(
+        keyring
+            .command(&cli, &["logout"])
+            .output()?
+            .status
+            .success()
+    );
+    let after = keyring.command(&cli, &["sync"]).output()?;
+    assert_eq!(
+        after.status.code(),
+        Some(3),
+        "{}",
+        String::from_utf8_lossy(&after.stderr)
+    );
+    assert!(String::from_utf8_lossy(&after.stderr).contains("sign-in required"));
+
+    // Without any Secret Service, `auto` falls back to the file and says why.
+    let fallback = Cli::new()?;
+    let library = tempfile::tempdir()?;
+    let out = fallback
+        .command(&[
+            "--json",
+            "login",
+            "--platform",
+            "local",
+            "--url",
+            &library.path().display().to_string(),
+        ])
+        .env("FRAMENOTE_SECRETS", "auto")
+        .env(
+            "DBUS_SESSION_BUS_ADDRESS",
+            "unix:path=/nonexistent/framenote-test-bus",
+        )
+        .output()?;
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let v: Value = serde_json::from_slice(&out.stdout)?;
+    assert_eq!(v["secrets"]["backend"], "file", "{v}");
+    assert!(
+        v["secrets"]["fallback_reason"]
+            .as_str()
+            .is_some_and(|r| !r.is_empty()),
+        "the reason is shown: {v}"
+    );
+    Ok(())
+}
