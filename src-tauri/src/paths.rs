@@ -11,8 +11,6 @@ pub const DATA_DIR_ENV: &str = "FRAMENOTE_DATA_DIR";
 pub struct AppDirs {
     /// Root of everything below.
     pub data: PathBuf,
-    /// The SQLite cache.
-    pub database: PathBuf,
     /// Offline proxies.
     pub media: PathBuf,
     /// Rotating logs.
@@ -22,15 +20,13 @@ pub struct AppDirs {
 }
 
 impl AppDirs {
-    /// Resolves the folders (`$FRAMENOTE_DATA_DIR`, else the OS data dir + the app identifier,
-    /// the same folder Tauri would pick) and creates them.
+    /// Resolves the folders (`$FRAMENOTE_DATA_DIR`, else the per-user data folder the CLI uses
+    /// too, so the app and `framenote <command>` share one cache and one outbox) and creates them.
     pub fn resolve(explicit: Option<PathBuf>) -> std::io::Result<Self> {
         let data = explicit
             .or_else(|| std::env::var_os(DATA_DIR_ENV).map(PathBuf::from))
-            .or_else(|| dirs::data_dir().map(|d| d.join("app.framenote.desktop")))
-            .ok_or_else(|| std::io::Error::other("no data folder: set FRAMENOTE_DATA_DIR"))?;
+            .unwrap_or_else(crate::cli::default_data_dir);
         let dirs = Self {
-            database: data.join("framenote.sqlite"),
             media: data.join("media"),
             logs: data.join("logs"),
             derived: data.join("derived"),

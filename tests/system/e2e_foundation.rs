@@ -21,9 +21,13 @@ return dev / n;
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn demo_library_opens_and_a_clip_shows_its_first_frame() -> anyhow::Result<()> {
     let data = tempfile::tempdir()?;
+    let started = std::time::Instant::now();
     scenario("foundation", data.path(), async move |app| {
         let long = Duration::from_secs(30);
         app.wait_for("[data-testid=asset]", long).await?;
+        // A figure for the closing note, not an assertion: cold start (fresh data folder, drivers
+        // included) until the library lists the demo clips.
+        eprintln!("e2e: library listed {} ms after launch", started.elapsed().as_millis());
         let names = app
             .js("return [...document.querySelectorAll('[data-testid=asset]')].map(e => e.textContent);")
             .await?;
