@@ -4,6 +4,9 @@
 #[path = "e2e/harness.rs"]
 pub mod e2e;
 
+#[path = "support/fault_proxy.rs"]
+pub mod fault_proxy;
+
 /// The document-faithful platform test servers in `tests/servers/` (Python 3 stdlib only):
 /// started per test on a loopback port they choose and print, stopped by PID on drop; and the
 /// small real media files (ffmpeg, with audio) they serve.
@@ -113,9 +116,6 @@ pub mod platform_server {
         Ok(())
     }
 }
-
-#[path = "support/fault_proxy.rs"]
-pub mod fault_proxy;
 
 /// The CLI as a child process and a proxy that can be "down" or lose answers (sync/outbox tests).
 #[path = "support/cli_support.rs"]

@@ -102,6 +102,12 @@ fn generate(assets: usize, notes_per_asset: usize, movie_bytes: usize) -> Genera
             json!(comments),
         );
     }
+    let all: Vec<Value> = to_check.iter().chain(to_do.iter()).cloned().collect();
+    put(format!("/api/data/projects/{PROJECT}/tasks"), json!(all));
+    for empty in ["shots", "assets", "sequences"] {
+        put(format!("/api/data/projects/{PROJECT}/{empty}"), json!([]));
+    }
+    put("/api/data/task-types".into(), json!([]));
     put("/api/data/user/tasks-to-check".into(), json!(to_check));
     put("/api/data/user/tasks".into(), json!(to_do));
     let movie: Vec<u8> = (0..movie_bytes)
