@@ -73,6 +73,11 @@ pub struct App {
 impl App {
     /// Starts the app with `data_dir` as its data folder and waits for the window's document.
     pub async fn launch(data_dir: &Path) -> anyhow::Result<App> {
+        Self::launch_with_env(data_dir, &[]).await
+    }
+
+    /// [`App::launch`] with extra environment for the app (deployment keys, for instance).
+    pub async fn launch_with_env(data_dir: &Path, env: &[(&str, &str)]) -> anyhow::Result<App> {
         let lock = ONE_APP_AT_A_TIME.lock().await;
         if std::env::var_os("DISPLAY").is_none() {
             bail!("no DISPLAY: run the end-to-end tests under Xvfb (`make test` does)");
@@ -96,6 +101,7 @@ impl App {
             ])
             .args(["--native-driver", "/usr/bin/WebKitWebDriver"])
             .env("FRAMENOTE_DATA_DIR", data_dir)
+            .envs(env.iter().copied())
             .stdin(Stdio::null())
             .stdout(Stdio::null())
             .stderr(Stdio::inherit())

@@ -26,12 +26,12 @@ const OTHER_USER: (&str, &str) = ("otto", "flex-pass-2");
 const VIEWER: (&str, &str) = ("viv", "flex-pass-3");
 const REEL: &str = "collection:6f1c2a3e-0000-4000-8000-000000000300";
 
-struct Running {
-    server: PlatformServer,
+pub(crate) struct Running {
+    pub(crate) server: PlatformServer,
     _media: tempfile::TempDir,
 }
 
-fn start() -> anyhow::Result<Running> {
+pub(crate) fn start() -> anyhow::Result<Running> {
     let media = tempfile::tempdir()?;
     make_clip(
         &media.path().join("clip_23976.mp4"),

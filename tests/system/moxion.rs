@@ -27,12 +27,12 @@ const OTHER_USER: (&str, &str) = ("otto-browser", "otto-web-session");
 const VIEWER: (&str, &str) = ("viv-viewer", "view-only-key");
 
 /// A seeded server with its media, alive as long as this is.
-struct Running {
-    server: PlatformServer,
+pub(crate) struct Running {
+    pub(crate) server: PlatformServer,
     media: tempfile::TempDir,
 }
 
-fn start() -> anyhow::Result<Running> {
+pub(crate) fn start() -> anyhow::Result<Running> {
     start_with(&[])
 }
 

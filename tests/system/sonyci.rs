@@ -18,14 +18,14 @@ use tokio::sync::OnceCell;
 use crate::conformance::{self, Expected, Fixture, Proxied, UploadCase};
 use crate::iconik::{Server, media_dir};
 
-struct Running {
-    server: Server,
+pub(crate) struct Running {
+    pub(crate) server: Server,
     media: tempfile::TempDir,
     cdn_file: PathBuf,
     log: PathBuf,
 }
 
-fn start(extra: &[&str]) -> anyhow::Result<Running> {
+pub(crate) fn start(extra: &[&str]) -> anyhow::Result<Running> {
     let media = media_dir()?;
     let cdn_file = media.path().join("cdn-base");
     let log = media.path().join("requests.jsonl");

@@ -30,7 +30,8 @@ pub type ConnectorFactory = Arc<
         + Sync,
 >;
 
-/// Connectors for the local library, Kitsu, iconik and Flow Capture (Moxion). `data_dir` is the
+/// Connectors for every platform: the local library, Kitsu, iconik, Flow Capture (Moxion), Dalet
+/// Flex, and Sony Ci (whose API client comes from the environment). `data_dir` is the
 /// engine's data folder (the local library keeps its notes under it).
 pub fn standard_factory(probe: Probe) -> ConnectorFactory {
     Arc::new(move |account: &AccountRecord, data_dir: &Path| {
@@ -52,11 +53,31 @@ pub fn standard_factory(probe: Probe) -> ConnectorFactory {
                     ..Default::default()
                 },
             )?),
-            other => {
-                return Err(ConnectorError::unsupported(format!(
-                    "{} accounts need a connector configured by the app",
-                    other.display_name()
-                )));
+            Platform::Flex => Arc::new(framenote_connectors::flex::FlexConnector::new(
+                framenote_connectors::flex::FlexConfig::new(account.base_url.clone()),
+            )?),
+            Platform::SonyCi => {
+                // Ci's password grant also needs the studio's API client: a developer key the
+                // deployment provides, never typed by the reviewer and never stored in SQLite.
+                let id = std::env::var("FRAMENOTE_SONYCI_CLIENT_ID").unwrap_or_default();
+                let secret = std::env::var("FRAMENOTE_SONYCI_CLIENT_SECRET").unwrap_or_default();
+                if id.is_empty() {
+                    return Err(ConnectorError::unsupported(
+                        "Sony Ci needs the studio's API client: set FRAMENOTE_SONYCI_CLIENT_ID and FRAMENOTE_SONYCI_CLIENT_SECRET",
+                    ));
+                }
+                let config = if account.base_url.contains("cimediacloud.com") {
+                    framenote_connectors::sonyci::SonyCiConfig::new(id, secret)
+                } else {
+                    // A private deployment (or the test server) serves API and uploads on one host.
+                    framenote_connectors::sonyci::SonyCiConfig::with_hosts(
+                        account.base_url.clone(),
+                        account.base_url.clone(),
+                        id,
+                        secret,
+                    )
+                };
+                Arc::new(framenote_connectors::sonyci::SonyCiConnector::new(config)?)
             }
         };
         Ok(connector)
