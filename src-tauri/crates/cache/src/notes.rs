@@ -443,16 +443,41 @@ impl Cache {
 
         let mut tx = self.pool.begin().await?;
         let mut changed = 0;
+        // The listing is staged once in an indexed temporary table: joining `json_each` directly
+        // re-parses the JSON for every probe, which made large batches quadratic.
+        sqlx::query(
+            "CREATE TEMP TABLE IF NOT EXISTS incoming_notes ( \
+                 remote_id TEXT PRIMARY KEY NOT NULL, new_id TEXT NOT NULL, version TEXT NOT NULL, \
+                 parent TEXT, author TEXT, created_at TEXT, text TEXT, frame_start INTEGER, \
+                 frame_end INTEGER, status TEXT, drawing TEXT, client_id TEXT, fingerprint TEXT)",
+        )
+        .execute(&mut *tx)
+        .await?;
+        sqlx::query("DELETE FROM temp.incoming_notes")
+            .execute(&mut *tx)
+            .await?;
+        sqlx::query(
+            "INSERT OR REPLACE INTO temp.incoming_notes (remote_id, new_id, version, parent, author, \
+                 created_at, text, frame_start, frame_end, status, drawing, client_id, fingerprint) \
+             SELECT j.value ->> '$.remote_id', j.value ->> '$.new_id', j.value ->> '$.version', \
+                 j.value ->> '$.parent', j.value ->> '$.author', j.value ->> '$.created_at', \
+                 j.value ->> '$.text', j.value ->> '$.frame_start', j.value ->> '$.frame_end', \
+                 j.value ->> '$.status', j.value ->> '$.drawing', j.value ->> '$.client_id', \
+                 j.value ->> '$.fingerprint' \
+             FROM json_each(?1) AS j",
+        )
+        .bind(&rows)
+        .execute(&mut *tx)
+        .await?;
         // 1. Our own notes coming back: link them (a post whose answer was lost, or a pull that
         //    ran before the outbox recorded the post). An echo row inserted earlier without the
         //    client id is removed first so the remote id stays unique.
         let linked: Vec<(String, String)> = sqlx::query_as(
-            "SELECT n.id, j.value ->> '$.remote_id' FROM json_each(?2) AS j \
-             JOIN notes AS n ON n.id = j.value ->> '$.client_id' AND n.account_id = ?1 \
-             WHERE n.remote_id IS NOT j.value ->> '$.remote_id'",
+            "SELECT n.id, i.remote_id FROM temp.incoming_notes AS i \
+             JOIN notes AS n ON n.id = i.client_id AND n.account_id = ?1 \
+             WHERE n.remote_id IS NOT i.remote_id",
         )
         .bind(&account.0)
-        .bind(&rows)
         .fetch_all(&mut *tx)
         .await?;
         for (note_id, remote_id) in &linked {
@@ -463,13 +488,11 @@ impl Cache {
             "INSERT INTO notes (id, account_id, remote_id, version_id, asset_id, author, \
                  created_at, text, frame_start, frame_end, status, drawing, origin, sync_state, \
                  fingerprint) \
-             SELECT j.value ->> '$.new_id', ?1, j.value ->> '$.remote_id', v.remote_id, \
-                 v.asset_id, j.value ->> '$.author', j.value ->> '$.created_at', \
-                 j.value ->> '$.text', j.value ->> '$.frame_start', j.value ->> '$.frame_end', \
-                 j.value ->> '$.status', j.value ->> '$.drawing', 'remote', 'sent', \
-                 j.value ->> '$.fingerprint' \
-             FROM json_each(?2) AS j JOIN versions AS v \
-                 ON v.account_id = ?1 AND v.remote_id = j.value ->> '$.version' \
+             SELECT i.new_id, ?1, i.remote_id, v.remote_id, v.asset_id, i.author, \
+                 i.created_at, i.text, i.frame_start, i.frame_end, i.status, i.drawing, \
+                 'remote', 'sent', i.fingerprint \
+             FROM temp.incoming_notes AS i JOIN versions AS v \
+                 ON v.account_id = ?1 AND v.remote_id = i.version \
              WHERE true \
              ON CONFLICT (account_id, remote_id) DO UPDATE SET version_id = excluded.version_id, \
                  asset_id = excluded.asset_id, author = excluded.author, \
@@ -482,20 +505,18 @@ impl Cache {
                      AND o.state IN ('queued', 'in_flight', 'failed'))",
         )
         .bind(&account.0)
-        .bind(&rows)
         .execute(&mut *tx)
         .await?
         .rows_affected();
         // 3. Thread replies: map the platform's parent id to our note id.
         changed += sqlx::query(
             "UPDATE notes SET parent_id = p.id \
-             FROM json_each(?2) AS j JOIN notes AS p \
-                 ON p.account_id = ?1 AND p.remote_id = j.value ->> '$.parent' \
-             WHERE notes.account_id = ?1 AND notes.remote_id = j.value ->> '$.remote_id' \
+             FROM temp.incoming_notes AS i JOIN notes AS p \
+                 ON p.account_id = ?1 AND p.remote_id = i.parent \
+             WHERE notes.account_id = ?1 AND notes.remote_id = i.remote_id \
                  AND notes.parent_id IS NOT p.id",
         )
         .bind(&account.0)
-        .bind(&rows)
         .execute(&mut *tx)
         .await?
         .rows_affected();
@@ -505,13 +526,12 @@ impl Cache {
             "SELECT n.id FROM notes AS n \
              WHERE n.account_id = ?1 AND n.version_id IN (SELECT value FROM json_each(?2)) \
                  AND n.sync_state = 'sent' AND n.remote_id IS NOT NULL \
-                 AND n.remote_id NOT IN (SELECT j.value ->> '$.remote_id' FROM json_each(?3) AS j) \
+                 AND n.remote_id NOT IN (SELECT remote_id FROM temp.incoming_notes) \
                  AND NOT EXISTS (SELECT 1 FROM outbox AS o WHERE o.note_id = n.id \
                      AND o.state IN ('queued', 'in_flight', 'failed'))",
         )
         .bind(&account.0)
         .bind(&version_ids)
-        .bind(&rows)
         .fetch_all(&mut *tx)
         .await?;
         if !gone.is_empty() {

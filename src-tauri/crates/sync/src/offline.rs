@@ -18,7 +18,6 @@ use framenote_core::AccountId;
 use futures::StreamExt;
 use serde::Serialize;
 use sha2::Digest;
-use tokio::io::AsyncReadExt;
 use tokio_util::sync::CancellationToken;
 
 use crate::engine::{SyncEngine, safe_file_name};
@@ -305,27 +304,34 @@ async fn partial_len(dest: &Path) -> u64 {
         .unwrap_or(0)
 }
 
-/// Size and SHA-256 (hex) of a file.
+/// Size and SHA-256 (hex) of a file, read on a blocking thread in large blocks (one hop to the
+/// blocking pool for the whole file instead of one per chunk keeps this near the hash's speed).
 async fn hash_file(path: &Path) -> Result<(u64, String)> {
-    let mut file = tokio::fs::File::open(path)
-        .await
-        .map_err(|e| SyncError::io(format!("reading {}", path.display()), e))?;
-    let mut hasher = sha2::Sha256::new();
-    let mut buffer = vec![0u8; 1 << 20];
-    let mut total = 0u64;
-    loop {
-        let n = file
-            .read(&mut buffer)
-            .await
-            .map_err(|e| SyncError::io(format!("reading {}", path.display()), e))?;
-        if n == 0 {
-            break;
+    let owned = path.to_path_buf();
+    let work = tokio::task::spawn_blocking(move || -> std::io::Result<(u64, String)> {
+        use std::io::Read;
+        let mut file = std::fs::File::open(&owned)?;
+        let mut hasher = sha2::Sha256::new();
+        let mut buffer = vec![0u8; 4 << 20];
+        let mut total = 0u64;
+        loop {
+            let n = file.read(&mut buffer)?;
+            if n == 0 {
+                break;
+            }
+            hasher.update(&buffer[..n]);
+            total += n as u64;
         }
-        hasher.update(&buffer[..n]);
-        total += n as u64;
+        let digest = hasher.finalize();
+        Ok((total, digest.iter().map(|b| format!("{b:02x}")).collect()))
+    });
+    match work.await {
+        Ok(result) => result.map_err(|e| SyncError::io(format!("reading {}", path.display()), e)),
+        Err(e) => Err(SyncError::io(
+            format!("hashing {}", path.display()),
+            std::io::Error::other(e.to_string()),
+        )),
     }
-    let digest = hasher.finalize();
-    Ok((total, digest.iter().map(|b| format!("{b:02x}")).collect()))
 }
 
 /// Deletes an offline copy and its partial side files. Only files inside the account's media

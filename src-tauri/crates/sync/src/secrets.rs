@@ -291,6 +291,7 @@ mod tests {
             refresh_token: Some("secret-refresh".into()),
             user_name: Some("sue".into()),
             user_id: None,
+            client_id: None,
         };
         store.save_session(&account, &session).await.expect("save");
         assert_eq!(
