@@ -130,6 +130,10 @@ async fn every_platform_is_listed_side_by_side() -> anyhow::Result<()> {
         for name in ["Demo library", "iconik", "Sony Ci", "Flow Capture", "Dalet Flex"] {
             assert!(listed.contains(name), "{name} is listed: {listed}");
         }
+        // Let the demo clip's first frame and the thumbnails arrive before the picture is taken.
+        app.wait_for_text("[data-testid=frame-counter]", long, |t| t.trim() == "1001")
+            .await?;
+        tokio::time::sleep(Duration::from_millis(1500)).await;
         app.screenshot("platforms-side-by-side").await?;
         anyhow::Ok(())
     }

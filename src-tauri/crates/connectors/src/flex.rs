@@ -419,6 +419,7 @@ impl Connector for FlexConnector {
             refresh_token: None,
             user_name: Some(user.clone()),
             user_id: None,
+            client_id: None,
         };
         if let Ok(mut slot) = self.session.write() {
             *slot = Some(session.clone());

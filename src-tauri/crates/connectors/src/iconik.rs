@@ -821,9 +821,11 @@ impl Connector for IconikConnector {
     }
 
     fn set_session(&self, session: Session) {
-        let known_app = self
-            .read_auth()
-            .map(|a| a.app_id)
+        // A session restored from the keyring carries the App-ID its token was issued to.
+        let known_app = session
+            .client_id
+            .clone()
+            .or_else(|| self.read_auth().map(|a| a.app_id))
             .or_else(|| self.config.app_id.clone());
         let auth = match (session.access_token, known_app) {
             (Some(token), Some(app_id)) => Some(Auth {
@@ -847,6 +849,7 @@ impl Connector for IconikConnector {
             refresh_token: a.refresh,
             user_name: a.user_name,
             user_id: a.user_id,
+            client_id: Some(a.app_id),
         })
     }
 

@@ -582,6 +582,7 @@ impl Connector for KitsuConnector {
                 .and_then(|u| u.get("id"))
                 .and_then(Value::as_str)
                 .map(str::to_owned),
+            client_id: None,
         };
         *lock(&self.session) = Some(session.clone());
         Ok(session)

@@ -83,6 +83,10 @@ pub struct Session {
     pub user_name: Option<String>,
     /// The platform's id for that user.
     pub user_id: Option<String>,
+    /// The application the tokens were issued to, where the platform needs it on every call
+    /// (iconik's App-ID). An identifier, not a secret.
+    #[serde(default)]
+    pub client_id: Option<String>,
 }
 
 // Written by hand so that tokens never reach a log through `{:?}`.
@@ -99,6 +103,7 @@ impl std::fmt::Debug for Session {
             )
             .field("user_name", &self.user_name)
             .field("user_id", &self.user_id)
+            .field("client_id", &self.client_id)
             .finish()
     }
 }

@@ -185,6 +185,7 @@ impl MoxionConnector {
             refresh_token: Some(format!("{API_KEY_PREFIX}{api_id}:{api_key}")),
             user_name: None,
             user_id: None,
+            client_id: None,
         };
         self.keep(session.clone());
         self.fill_user(&mut session).await;
@@ -279,6 +280,7 @@ impl MoxionConnector {
             refresh_token: None,
             user_name: (!name.is_empty()).then_some(name),
             user_id: answer.get("id").and_then(map::id_text),
+            client_id: None,
         };
         self.keep(session.clone());
         Ok(Some(session))

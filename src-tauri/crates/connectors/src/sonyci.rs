@@ -693,6 +693,7 @@ impl Connector for SonyCiConnector {
             refresh_token: a.refresh,
             user_name: a.user_name,
             user_id: None,
+            client_id: None,
         })
     }
 
