@@ -56,6 +56,9 @@ struct Cli {
     /// Log details to stderr (`-v`, `-vv`).
     #[arg(short, long, global = true, action = clap::ArgAction::Count)]
     verbose: u8,
+    /// Most space offline copies may take, in MB (all accounts). Default: no limit.
+    #[arg(long, global = true, env = "FRAMENOTE_OFFLINE_BUDGET_MB")]
+    offline_budget_mb: Option<u64>,
     #[command(subcommand)]
     command: Command,
 }
@@ -344,7 +347,10 @@ pub fn default_data_dir() -> PathBuf {
 
 async fn execute(cli: Cli, probe: Probe) -> CliResult<()> {
     let data_dir = cli.data_dir.clone().unwrap_or_else(default_data_dir);
-    let mut config = SyncConfig::default();
+    let mut config = SyncConfig {
+        disk_budget: cli.offline_budget_mb.map(|mb| mb.saturating_mul(1_000_000)),
+        ..SyncConfig::default()
+    };
     if let Command::Push(args) = &cli.command
         && let Some(ms) = args.retry_base_ms
     {

@@ -504,3 +504,49 @@ async fn sessions_live_in_the_os_keyring_when_there_is_one() -> anyhow::Result<(
     );
     Ok(())
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_offline_budget_is_respected_and_unpinned_copies_are_evicted() -> anyhow::Result<()> {
+    let zou = zou().await;
+    let project = zou
+        .seed
+        .projects
+        .get("24")
+        .context("24 fps project")?
+        .clone();
+    let cli = Cli::new()?;
+    login_kitsu(&cli, &zou.api)?;
+    cli.ok(&["sync"])?;
+
+    // The preview is about a megabyte: a 0 MB budget refuses it, and says why.
+    let refused = cli.json(&[
+        "--offline-budget-mb",
+        "0",
+        "pin",
+        "--asset",
+        &project.task_id,
+        "--now",
+    ])?;
+    assert_eq!(refused["offline"]["over_budget"], 1, "{refused}");
+    let status = cli.json(&["status"])?;
+    assert!(
+        status["media"][0]["last_error"]
+            .as_str()
+            .is_some_and(|e| e.contains("budget")),
+        "{status}"
+    );
+
+    // Enough budget: downloaded at the next sync.
+    let synced = cli.json(&["--offline-budget-mb", "100", "sync"])?;
+    assert_eq!(synced["report"]["offline"]["downloaded"], 1, "{synced}");
+    let status = cli.json(&["status"])?;
+    let path = std::path::PathBuf::from(status["media"][0]["local_path"].as_str().context("path")?);
+    assert!(path.exists());
+
+    // Unpinned: the copy is evicted and its space given back.
+    let unpinned = cli.json(&["unpin", "--asset", &project.task_id, "--now"])?;
+    assert_eq!(unpinned["offline"]["evicted"], 1, "{unpinned}");
+    assert!(!path.exists(), "the file is deleted");
+    assert_eq!(cli.json(&["status"])?["offline_bytes"], 0);
+    Ok(())
+}

@@ -233,6 +233,7 @@ async fn engine(dir: &Path) -> anyhow::Result<SyncEngine> {
         Arc::new(|_: &Path| Err("no local media in the bench".to_string()));
     let config = SyncConfig {
         secrets: SecretPreference::File,
+        pull_concurrency: env_usize("BENCH_CONCURRENCY", SyncConfig::default().pull_concurrency),
         ..SyncConfig::default()
     };
     Ok(SyncEngine::open(dir, standard_factory(probe), config).await?)
