@@ -550,3 +550,88 @@ async fn the_offline_budget_is_respected_and_unpinned_copies_are_evicted() -> an
     assert_eq!(cli.json(&["status"])?["offline_bytes"], 0);
     Ok(())
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn live_events_bring_a_comment_made_in_kitsu_into_the_cache() -> anyhow::Result<()> {
+    use framenote_sync::{PullOptions, SecretPreference, SyncConfig, SyncEngine};
+    let zou = zou().await;
+    let project = zou
+        .seed
+        .projects
+        .get("24")
+        .context("24 fps project")?
+        .clone();
+    let dir = tempfile::tempdir()?;
+    // Zou's event stream listens on its own port here (a Kitsu install serves both behind one
+    // host): the factory says where, as the shell's would from its configuration.
+    let events = zou.events.clone();
+    let factory: framenote_sync::ConnectorFactory = std::sync::Arc::new(move |account, _dir| {
+        let mut config = framenote_connectors::kitsu::KitsuConfig::new(account.base_url.clone());
+        config.events_url = Some(events.clone());
+        Ok(
+            std::sync::Arc::new(framenote_connectors::kitsu::KitsuConnector::new(config)?)
+                as std::sync::Arc<dyn framenote_connectors::Connector>,
+        )
+    });
+    let config = SyncConfig {
+        secrets: SecretPreference::File,
+        ..SyncConfig::default()
+    };
+    let engine = std::sync::Arc::new(SyncEngine::open(dir.path(), factory, config).await?);
+    let credentials = framenote_connectors::Credentials::Password {
+        user: SUPERVISOR.0.into(),
+        password: SUPERVISOR.1.into(),
+    };
+    let account = engine
+        .login(
+            framenote_core::Platform::Kitsu,
+            &zou.api,
+            &credentials,
+            None,
+            None,
+        )
+        .await?
+        .id;
+    let cancel = framenote_sync::cancellation();
+    engine
+        .pull(&account, PullOptions { full: true }, &cancel)
+        .await?;
+
+    let follower = {
+        let (engine, account, cancel) = (engine.clone(), account.clone(), cancel.clone());
+        tokio::spawn(async move { engine.follow_live(&account, &cancel).await })
+    };
+    // Let the event feed connect before the change is made.
+    tokio::time::sleep(std::time::Duration::from_secs(3)).await;
+
+    let token = format!("made-in-kitsu-{}", uuid::Uuid::new_v4());
+    let admin = Admin::login(&zou.api, &zou.admin.0, &zou.admin.1).await?;
+    let wfa = zou.seed.status.get("wfa").context("wfa status")?;
+    admin
+        .post(
+            &format!("/actions/tasks/{}/comment", project.task_id),
+            json!({"task_status_id": wfa, "comment": token}),
+        )
+        .await?;
+
+    let version = framenote_core::RemoteId::new(project.preview_id.clone());
+    let started = std::time::Instant::now();
+    let arrived = loop {
+        let notes = engine.cache().notes_for_version(&account, &version).await?;
+        if notes.iter().any(|n| n.note.text.contains(&token)) {
+            break true;
+        }
+        if started.elapsed() > std::time::Duration::from_secs(60) || follower.is_finished() {
+            break false;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(200)).await;
+    };
+    cancel.cancel();
+    let outcome = follower.await??;
+    assert!(
+        arrived,
+        "the comment reached the cache through the live feed (follower: {outcome:?})"
+    );
+    assert_eq!(outcome, framenote_sync::LiveOutcome::Cancelled);
+    Ok(())
+}

@@ -7,12 +7,14 @@
 //! * Pull (`pull.rs`): browse tree, assets, versions and notes, incremental where possible.
 //! * Push (`push.rs`): the durable outbox, flushed in order per asset, exactly once.
 //! * Offline (`offline.rs`): pinned proxies downloaded with resume, verified, evicted, budgeted.
+//! * Live (`live.rs`): the platform's change events turned into targeted incremental pulls.
 //!
 //! Uploads and watch folders live beside these (`upload*.rs`, `watch*.rs`) and use the same engine.
 
 mod engine;
 mod error;
 mod events;
+mod live;
 mod offline;
 mod pull;
 mod push;
@@ -23,6 +25,7 @@ pub use engine::{
 };
 pub use error::{Result, SyncError};
 pub use events::{PullPhase, SyncEvent};
+pub use live::LiveOutcome;
 pub use offline::OfflineReport;
 pub use pull::{PullOptions, PullReport};
 pub use push::{PushReport, kind_name};
