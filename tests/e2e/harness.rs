@@ -205,10 +205,10 @@ where
 {
     let app = App::launch(data_dir).await?;
     let outcome = body(&app).await;
-    if outcome.is_err() {
-        if let Ok(path) = app.screenshot(&format!("{name}-failure")).await {
-            eprintln!("e2e: failure screenshot at {}", path.display());
-        }
+    if outcome.is_err()
+        && let Ok(path) = app.screenshot(&format!("{name}-failure")).await
+    {
+        eprintln!("e2e: failure screenshot at {}", path.display());
     }
     app.close().await;
     outcome
