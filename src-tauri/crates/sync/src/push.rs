@@ -497,3 +497,65 @@ pub fn kind_name(kind: ErrorKind) -> &'static str {
         ErrorKind::Io => "io",
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use std::time::Duration;
+
+    use crate::{SecretPreference, SyncConfig, SyncEngine, standard_factory};
+
+    async fn engine(dir: &std::path::Path) -> SyncEngine {
+        let probe: framenote_connectors::local::Probe =
+            std::sync::Arc::new(|_: &std::path::Path| Err("unused".to_string()));
+        let config = SyncConfig {
+            retry_base: Duration::from_secs(2),
+            retry_max: Duration::from_secs(60),
+            secrets: SecretPreference::File,
+            ..SyncConfig::default()
+        };
+        SyncEngine::open(dir, standard_factory(probe), config)
+            .await
+            .expect("engine")
+    }
+
+    #[tokio::test]
+    async fn backoff_doubles_with_jitter_is_capped_and_honours_retry_after() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let engine = engine(dir.path()).await;
+        for attempt in 1..=10u32 {
+            let ceiling =
+                Duration::from_secs(2 * (1u64 << (attempt - 1))).min(Duration::from_secs(60));
+            for _ in 0..50 {
+                let delay = engine.retry_delay(attempt, None);
+                assert!(
+                    delay >= ceiling / 2 && delay <= ceiling,
+                    "attempt {attempt}: {delay:?}"
+                );
+            }
+        }
+        let spread: std::collections::HashSet<_> =
+            (0..50).map(|_| engine.retry_delay(4, None)).collect();
+        assert!(spread.len() > 1, "jitter spreads retries of many clients");
+        assert!(
+            engine.retry_delay(1, Some(Duration::from_secs(30))) >= Duration::from_secs(30),
+            "a platform's Retry-After is a floor"
+        );
+    }
+
+    #[tokio::test]
+    async fn only_one_process_flushes_a_data_folder_at_a_time() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let first = engine(dir.path()).await;
+        let second = engine(dir.path()).await;
+        let held = first.lock_outbox().expect("first lock");
+        assert!(matches!(
+            second.lock_outbox(),
+            Err(crate::SyncError::OutboxBusy(_))
+        ));
+        drop(held);
+        assert!(
+            second.lock_outbox().is_ok(),
+            "released with the file handle (and by the kernel on kill -9)"
+        );
+    }
+}
