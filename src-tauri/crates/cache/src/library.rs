@@ -354,7 +354,18 @@ impl Cache {
     ) -> Result<AssetChanges> {
         let mut fingerprints = Vec::with_capacity(assets.len());
         for asset in assets {
-            let bytes = serde_json::to_vec(asset)
+            // Everything the platform says about the asset except the node it was listed under:
+            // an asset listed in two nodes (a task list and a playlist) must not look changed
+            // each time it is seen from the other one.
+            let facts = (
+                &asset.id,
+                &asset.name,
+                &asset.status,
+                &asset.updated_at,
+                &asset.offline,
+                &asset.versions,
+            );
+            let bytes = serde_json::to_vec(&facts)
                 .map_err(|e| CacheError::Invalid(format!("cannot encode asset: {e}")))?;
             fingerprints.push(fingerprint(&bytes));
         }
