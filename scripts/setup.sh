@@ -19,7 +19,7 @@ APT_PACKAGES=(
   gstreamer1.0-tools gstreamer1.0-plugins-base gstreamer1.0-plugins-good
   gstreamer1.0-plugins-bad gstreamer1.0-plugins-ugly gstreamer1.0-libav
   ffmpeg xvfb xauth webkit2gtk-driver imagemagick xdotool dbus-x11
-  libsecret-1-dev gnome-keyring fonts-dejavu-core
+  libsecret-1-dev libdbus-1-dev dbus gnome-keyring fonts-dejavu-core
 )
 ZOU_APT_PACKAGES=(postgresql redis-server python3-venv)
 
