@@ -17,6 +17,7 @@ step "ui: type check, unit tests, build"
 
 step "build the app and every test"
 cargo build --bin framenote
+cargo build -p framenote-sync --features cli --bin framenote-cli
 cargo test --workspace --no-run
 
 step "tests (under Xvfb)"
