@@ -42,9 +42,6 @@ impl std::fmt::Debug for Frame {
     }
 }
 
-/// Size of the header [`Frame::to_message`] writes before the pixels.
-pub const FRAME_HEADER_LEN: usize = 32;
-
 impl Frame {
     /// Bytes the pixels take (what the cache counts).
     pub fn byte_size(&self) -> usize {
@@ -59,34 +56,6 @@ impl Frame {
         let o = y as usize * self.stride as usize + x as usize * 4;
         let p = self.data.get(o..o + 4)?;
         Some([p[0], p[1], p[2], p[3]])
-    }
-
-    /// The frame as one binary message for the webview (an `ArrayBuffer`, no JSON):
-    /// a 32-byte little-endian header, then `height` rows of `width * 4` RGBA bytes (the stride
-    /// padding is removed so JS can hand the rest to `new ImageData(...)` directly).
-    ///
-    /// | offset | type | field |
-    /// |---|---|---|
-    /// | 0 | `[u8; 4]` | magic `FNF1` |
-    /// | 4 | u32 | width |
-    /// | 8 | u32 | height |
-    /// | 12 | u32 | reserved (0) |
-    /// | 16 | i64 | index |
-    /// | 24 | i64 | display number |
-    pub fn to_message(&self) -> Vec<u8> {
-        let row = self.width as usize * 4;
-        let mut out = Vec::with_capacity(FRAME_HEADER_LEN + row * self.height as usize);
-        out.extend_from_slice(b"FNF1");
-        out.extend_from_slice(&self.width.to_le_bytes());
-        out.extend_from_slice(&self.height.to_le_bytes());
-        out.extend_from_slice(&0u32.to_le_bytes());
-        out.extend_from_slice(&self.index.to_le_bytes());
-        out.extend_from_slice(&self.number.to_le_bytes());
-        for y in 0..self.height as usize {
-            let start = y * self.stride as usize;
-            out.extend_from_slice(&self.data[start..start + row]);
-        }
-        out
     }
 
     /// The frame as a PNG file (RGB, 8 bits; alpha is dropped because video has none).

@@ -28,7 +28,7 @@ pub use player::Player;
 
 pub use decoder::init;
 pub use error::PlayerError;
-pub use frame::{FRAME_HEADER_LEN, Frame};
+pub use frame::Frame;
 pub use probe::{
     ClipFacts, DEFAULT_FIRST_FRAME, FrameTarget, probe, snapshot, snapshot_frame, thumbnail,
 };

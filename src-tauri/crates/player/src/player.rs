@@ -10,7 +10,7 @@
 //! player.send(PlayerCommand::Shuttle(ShuttleKey::L))?;
 //! let f = player.latest_frame();                    // newest picture, any time
 //! ```
-//! Frames reach the webview as binary with [`crate::Frame::to_message`] (32-byte header + RGBA).
+//! The shell packs each [`crate::Frame`]'s RGBA rows into its own binary message for the webview.
 
 use std::sync::Arc;
 use std::thread::JoinHandle;
