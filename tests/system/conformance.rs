@@ -1028,6 +1028,8 @@ async fn upload(s: &Suite<'_>) -> anyhow::Result<Outcome> {
         destination: destination.clone(),
         name: "conformance-upload.mp4".into(),
         comment: Some("conformance: uploaded".into()),
+        subfolder: Vec::new(),
+        version_hint: None,
     };
     let version = s
         .connector

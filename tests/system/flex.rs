@@ -395,6 +395,8 @@ async fn flex_declares_and_refuses_what_it_lacks() {
         destination: RemoteId::new(REEL),
         name: "x.mp4".into(),
         comment: None,
+        subfolder: Vec::new(),
+        version_hint: None,
     };
     let err = connector
         .upload(&request, &|_| {})

@@ -605,6 +605,8 @@ async fn moxion_upload_is_refused_where_the_folder_forbids_it_and_notes_can_be_e
         destination: RemoteId::new("batch:51"),
         name: "refused.mp4".into(),
         comment: None,
+        subfolder: Vec::new(),
+        version_hint: None,
     };
     let err = connector
         .upload(&request, &|_| {})
@@ -733,6 +735,8 @@ async fn moxion_expired_presigned_part_urls_are_asked_again_then_the_upload_is_a
         destination: RemoteId::new("batch:50"),
         name: "expired.mp4".into(),
         comment: None,
+        subfolder: Vec::new(),
+        version_hint: None,
     };
     let err = connector
         .upload(&request, &|_| {})

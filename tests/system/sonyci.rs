@@ -301,6 +301,8 @@ async fn sonyci_multipart_upload_and_refused_upload() {
                 destination: RemoteId::new("folder:f-edit"),
                 name: "multipart.mp4".into(),
                 comment: None,
+                subfolder: Vec::new(),
+                version_hint: None,
             },
             &|n| seen.lock().expect("progress").push(n),
         )
@@ -355,6 +357,8 @@ async fn sonyci_multipart_upload_and_refused_upload() {
                 destination: RemoteId::new("folder:f-dailies"),
                 name: "nope.mp4".into(),
                 comment: None,
+                subfolder: Vec::new(),
+                version_hint: None,
             },
             &|_| {},
         )

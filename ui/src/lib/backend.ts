@@ -385,6 +385,108 @@ export interface SnapshotResult {
 }
 
 // ---------------------------------------------------------------------------------------------
+// Uploads and watch folders
+// ---------------------------------------------------------------------------------------------
+
+/** Where uploads go: a node of an account's library (a folder, a task, a batch...). */
+export interface UploadDestination {
+  accountId: string;
+  nodeId: string;
+}
+
+/** One file the backend looked at before anything is sent. */
+export interface PlannedFile {
+  /** Absolute local path. */
+  path: string;
+  /** Name it gets on the platform. */
+  name: string;
+  size: number;
+  /** Folders created under the destination for it (a dropped folder's structure), outermost first. */
+  subfolder: string[];
+  /** Version read from the name (`sh010_comp_v003.mov` → 3), if any. */
+  versionHint: number | null;
+  /** Why this file cannot be sent (null when it can). */
+  rejected: string | null;
+}
+
+/** What a drop (or a chosen set of paths) would send, and where. */
+export interface UploadPlan {
+  destination: UploadDestination;
+  /** E.g. "Kitsu › Big Buck › sh010 › Compositing". */
+  destinationLabel: string;
+  /** The destination takes a comment with each file (Kitsu: a comment on the task, with the new revision). */
+  takesComment: boolean;
+  /** Why nothing at all can be sent there (no upload on this platform), or null. */
+  rejected: string | null;
+  files: PlannedFile[];
+}
+
+export type TransferState = 'queued' | 'running' | 'paused' | 'done' | 'failed' | 'cancelled';
+
+/** One upload in the transfer queue (kept across restarts). */
+export interface Transfer {
+  id: string;
+  accountId: string;
+  nodeId: string;
+  destinationLabel: string;
+  path: string;
+  name: string;
+  size: number;
+  /** Bytes the platform has. */
+  bytesDone: number;
+  state: TransferState;
+  /** Bytes per second over the last seconds, while running. */
+  speed: number | null;
+  /** Seconds left at that speed, while running. */
+  etaSeconds: number | null;
+  /** Why it failed, or what it is waiting for (e.g. "retrying in 30 s: connection reset"). */
+  error: string | null;
+  /** The asset it became, once done. */
+  assetId: string | null;
+  /** The watch folder that queued it, if any. */
+  watchFolderId: string | null;
+  createdAt: string;
+}
+
+export interface TransferSettings {
+  /** Uploads running at once (1..8). */
+  concurrency: number;
+  /** Bytes per second for all uploads together; null = unlimited. */
+  bandwidthLimit: number | null;
+}
+
+export interface WatchFolder {
+  id: string;
+  /** The local folder watched. */
+  path: string;
+  destination: UploadDestination;
+  destinationLabel: string;
+  enabled: boolean;
+  /** Read version numbers from file names. */
+  detectVersions: boolean;
+  /** Sent as the comment with each file where the platform takes one. */
+  comment: string | null;
+  /** Files sent from this folder so far. */
+  filesSent: number;
+  /** Why the folder cannot be watched right now (e.g. it was removed), or null. */
+  problem: string | null;
+}
+
+export interface NewWatchFolder {
+  path: string;
+  destination: UploadDestination;
+  detectVersions: boolean;
+  comment: string | null;
+}
+
+/** Files dragged over the window, as the OS reports them. Positions are CSS pixels in the window. */
+export type DragDropEvent =
+  | { kind: 'enter'; paths: string[]; x: number; y: number }
+  | { kind: 'over'; x: number; y: number }
+  | { kind: 'drop'; paths: string[]; x: number; y: number }
+  | { kind: 'leave' };
+
+// ---------------------------------------------------------------------------------------------
 // The interface
 // ---------------------------------------------------------------------------------------------
 
@@ -427,7 +529,31 @@ export interface Backend {
    */
   saveSnapshot(versionKey: string, frame: number, drawingPng: string | null): Promise<SnapshotResult>;
 
+  /** Looks at dropped or chosen paths (folders are walked) and says what would be sent where. */
+  planUpload(paths: string[], destination: UploadDestination): Promise<UploadPlan>;
+  /** Queues the plan's accepted files; `comment` goes with each where the platform takes one. */
+  queueUpload(plan: UploadPlan, comment: string | null): Promise<Transfer[]>;
+  listTransfers(): Promise<Transfer[]>;
+  pauseTransfer(id: string): Promise<void>;
+  resumeTransfer(id: string): Promise<void>;
+  cancelTransfer(id: string): Promise<void>;
+  retryTransfer(id: string): Promise<void>;
+  /** Forgets finished (done and cancelled) transfers. */
+  clearFinishedTransfers(): Promise<void>;
+  transferSettings(): Promise<TransferSettings>;
+  setTransferSettings(settings: TransferSettings): Promise<TransferSettings>;
+
+  listWatchFolders(): Promise<WatchFolder[]>;
+  addWatchFolder(folder: NewWatchFolder): Promise<WatchFolder>;
+  setWatchFolderEnabled(id: string, enabled: boolean): Promise<WatchFolder>;
+  removeWatchFolder(id: string): Promise<void>;
+
   onPlayerEvent(handler: (e: PlayerEvent) => void): Unsubscribe;
+  /** A transfer moved (progress, state); carries the whole record. */
+  onTransferChanged(handler: (t: Transfer) => void): Unsubscribe;
+  onWatchFolderChanged(handler: (w: WatchFolder) => void): Unsubscribe;
+  /** Files dragged onto the window from the OS (the webview's own HTML5 drop events do not carry paths). */
+  onDragDrop(handler: (e: DragDropEvent) => void): Unsubscribe;
   onSyncProgress(handler: (e: SyncProgress) => void): Unsubscribe;
   onTaskProgress(handler: (e: TaskProgress) => void): Unsubscribe;
   onOutboxChanged(handler: (e: OutboxChanged) => void): Unsubscribe;

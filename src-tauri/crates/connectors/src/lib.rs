@@ -20,6 +20,7 @@ pub mod kitsu;
 pub mod local;
 pub mod moxion;
 pub mod sonyci;
+pub mod throttle;
 
 pub use error::{ConnectorError, ErrorKind};
 
@@ -195,6 +196,30 @@ pub struct UploadRequest {
     pub name: String,
     /// A comment sent with it where the platform takes one (Kitsu).
     pub comment: Option<String>,
+    /// Folders to create (or reuse) under `destination`, outermost first, when a whole folder was
+    /// dropped: only for platforms whose capabilities say `upload_folders`.
+    pub subfolder: Vec<String>,
+    /// A version number read from the file name (`sh010_comp_v003.mov` → 3), where the platform
+    /// can use it.
+    pub version_hint: Option<u32>,
+}
+
+/// What the transfer queue hands a connector for one upload attempt.
+///
+/// A checkpoint is the connector's own JSON (an upload session URL, a multipart id and the parts
+/// the platform acknowledged, the ids of a comment and a preview already created): the queue
+/// stores each one durably and gives the last one back as `resume` when the upload is started
+/// again after a failure, a pause, or a restart of the app. A connector that cannot resume
+/// ignores `resume` and starts cleanly, taking care not to leave a second copy on the platform.
+pub struct UploadContext<'a> {
+    /// The last checkpoint this connector reported for this transfer.
+    pub resume: Option<&'a serde_json::Value>,
+    /// Called after each step the platform has acknowledged, with what is needed to go on.
+    pub checkpoint: &'a (dyn Fn(serde_json::Value) + Send + Sync),
+    /// Bytes the platform has so far (parts kept from an earlier attempt included).
+    pub progress: &'a (dyn Fn(u64) + Send + Sync),
+    /// The shared bandwidth limit, when one is set.
+    pub bandwidth: Option<&'a throttle::Bandwidth>,
 }
 
 /// A change the platform told us about. Payloads are ids only: the receiver re-lists what it
@@ -347,6 +372,41 @@ pub trait Connector: Send + Sync {
         request: &UploadRequest,
         progress: &(dyn Fn(u64) + Send + Sync),
     ) -> Result<Version>;
+
+    /// Uploads a file as one attempt of a resumable transfer (see [`UploadContext`]). The default
+    /// starts from the beginning every time, for platforms with a single-request upload.
+    async fn upload_resumable(
+        &self,
+        request: &UploadRequest,
+        context: &UploadContext<'_>,
+    ) -> Result<Version> {
+        self.upload(request, context.progress).await
+    }
+
+    /// Gives up a transfer for good (the user cancelled it): releases what the last checkpoint
+    /// holds on the platform (a multipart upload, an empty preview). Best effort.
+    async fn abandon_upload(&self, checkpoint: &serde_json::Value) -> Result<()> {
+        let _ = checkpoint;
+        Ok(())
+    }
+
+    /// Whether the platform takes a file of this name, checked before anything is sent; `Err`
+    /// says why not, for a person.
+    fn upload_accepts(&self, file_name: &str) -> std::result::Result<(), String> {
+        if !self.capabilities().upload {
+            return Err(format!(
+                "{} takes no uploads from Framenote",
+                self.platform().display_name()
+            ));
+        }
+        match framenote_core::media_kind_of(file_name) {
+            Some(_) => Ok(()),
+            None => Err(format!(
+                "{file_name}: not a movie, image or audio file {} can review",
+                self.platform().display_name()
+            )),
+        }
+    }
 
     /// Live change events. Platforms without a push channel return [`ErrorKind::Unsupported`]
     /// and `sync` polls instead.

@@ -734,6 +734,8 @@ mod tests {
             destination: RemoteId::new(ROOT_ID),
             name: "a.mp4".to_owned(),
             comment: None,
+            subfolder: Vec::new(),
+            version_hint: None,
         };
         let seen = std::sync::atomic::AtomicU64::new(0);
         let version = lib

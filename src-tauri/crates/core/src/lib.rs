@@ -10,6 +10,7 @@ pub mod annotation;
 pub mod library;
 pub mod note;
 pub mod timecode;
+pub mod upload;
 
 pub use annotation::{Drawing, Point, Shape, ShapeKind, Stroke};
 pub use library::{
@@ -18,3 +19,4 @@ pub use library::{
 };
 pub use note::{FrameSpan, Note, NoteId, NoteStatus};
 pub use timecode::{FrameRate, Timecode};
+pub use upload::{MediaKind, is_transient_name, media_kind_of, version_from_name};
