@@ -2,7 +2,8 @@
 //!
 //! One SQLite file (WAL mode, forward-only migrations embedded with `sqlx::migrate!`) holds the
 //! accounts (never their secrets), the browse tree, assets and versions with their media facts,
-//! offline copies and pins, notes, the durable outbox and sync cursors. Everything above this
+//! offline copies and pins, notes, the durable outbox, sync cursors, the upload queue and watch
+//! folders. Everything above this
 //! crate speaks the typed API below; rows are read with runtime-checked `sqlx::query_as` into
 //! private row structs and converted to `framenote-core` types, so a bad row is a typed
 //! [`CacheError::Corrupt`], never a panic.
@@ -18,6 +19,7 @@ mod media;
 mod notes;
 mod outbox;
 mod rows;
+mod transfers;
 
 pub use accounts::{AccountRecord, NewAccount};
 pub use error::CacheError;
@@ -27,6 +29,9 @@ pub use notes::{
     FrameDrawingRecord, NewLocalNote, NoteRecord, NoteSyncState, RemoteNoteData, VersionNotes,
 };
 pub use outbox::{OpKind, OpState, OutboxOp, OutboxSummary};
+pub use transfers::{
+    NewTransfer, NewWatchFolder, TransferRecord, TransferState, WatchFileRecord, WatchFolderRecord,
+};
 
 use std::path::Path;
 use std::str::FromStr;
