@@ -13,11 +13,13 @@ import {
   type Backend,
   type Capabilities,
   type ConnectionChanged,
+  type DragDropEvent,
   type Drawing,
   type FrameHandler,
   type LibraryNode,
   type MediaFacts,
   type NewNote,
+  type NewWatchFolder,
   type NodeKind,
   type NoteStatus,
   type NoteThread,
@@ -28,14 +30,22 @@ import {
   type OutboxChanged,
   type Person,
   type PinScope,
+  type PlannedFile,
   type PlayerCommand,
   type PlayerEvent,
   type SnapshotResult,
   type SyncProgress,
   type TaskProgress,
+  type Transfer,
+  type TransferSettings,
   type Unsubscribe,
+  type UploadDestination,
+  type UploadPlan,
   type Viewport,
+  type WatchFolder,
+  PLATFORM_NAMES,
 } from './backend';
+import { baseName, extensionOf, isAbsolutePath, isTransientName, mediaKindOf, versionFromName, versionLabel } from './filenames';
 import { encodeFrame } from './frame';
 import { indexToTimecode } from './timecode';
 
@@ -82,7 +92,17 @@ const LOCAL_CAPS: Capabilities = {
   ...ALL,
   statusChange: false,
   mentions: false,
+  liveEvents: false,
+};
+
+/** Dalet Flex in Framenote reviews and notes but has no upload flow (as the connector declares). */
+const FLEX_CAPS: Capabilities = {
+  ...ALL,
+  drawings: false,
+  rangeNotes: false,
+  mentions: false,
   upload: false,
+  uploadFolders: false,
   liveEvents: false,
 };
 
@@ -263,7 +283,7 @@ function demoData(): MockAccountData[] {
       platform: 'sony_ci',
       name: 'Sony Ci — Marketing',
       userName: 'ada@studio.example',
-      capabilities: NO_NOTES,
+      capabilities: { ...NO_NOTES, uploadFolders: true },
       connection: 'offline',
       lastSyncAt: '2025-11-21T18:02:00Z',
     },
@@ -273,7 +293,24 @@ function demoData(): MockAccountData[] {
     people: [],
   };
   ci.assets.push(makeAsset('ci-1', 'ws1', 'ci-t1', clip({ name: 'teaser_v7_master', hue: 220, frames: 180, rate: { num: 24000, den: 1001 }, offline: { state: 'available' } })));
-  return [local, kitsu, ci];
+
+  const flex: MockAccountData = {
+    account: {
+      id: 'flex-1',
+      platform: 'flex',
+      name: 'Flex — Broadcast',
+      userName: 'ada',
+      capabilities: FLEX_CAPS,
+      connection: 'online',
+      lastSyncAt: '2025-11-22T07:30:00Z',
+    },
+    nodes: [node('fx-c1', null, 'collection', 'Promos', false)],
+    assets: [],
+    statuses: [],
+    people: [],
+  };
+  flex.assets.push(makeAsset('flex-1', 'fx-c1', 'fx-a1', clip({ name: 'promo_30s_textless', hue: 170, frames: 150, rate: { num: 25, den: 1 }, offline: { state: 'none' } })));
+  return [local, kitsu, ci, flex];
 }
 
 function demoNotes(): NoteView[] {
@@ -442,6 +479,63 @@ export interface MockOptions {
   taskTickMs?: number;
   /** Whether to render frame pixels (tests turn it off to stay fast). */
   renderPixels?: boolean;
+  /** Interval between upload progress ticks (ms). */
+  transferTickMs?: number;
+  /** What one upload moves per second of simulated time over the mock's link (bytes). */
+  uploadBytesPerSecond?: number;
+  /**
+   * Preview only: turn the browser's own HTML5 drag-and-drop into the shell's `DragDropEvent`s,
+   * registering dropped files (name and real size) in the mock's file system.
+   */
+  bridgeHtmlDrops?: boolean;
+}
+
+// ---------------------------------------------------------------------------------------------
+// A small local file system for planning uploads
+// ---------------------------------------------------------------------------------------------
+
+/** Where the preview's demo renders live; the upload dialog suggests these. */
+export const MOCK_HOME = '/home/you';
+
+/** Demo files: path → size in bytes. A path that is the prefix of others followed by "/" is a folder. */
+function demoFiles(): Map<string, number> {
+  const MB = 1_000_000;
+  return new Map<string, number>([
+    [`${MOCK_HOME}/renders/HL_101_sh100_comp_v005.mov`, 412 * MB],
+    [`${MOCK_HOME}/renders/HL_101_sh110_comp_v003.mov`, 386 * MB],
+    [`${MOCK_HOME}/renders/HL_101_sh120_comp_v002.mov`, 1_240 * MB],
+    [`${MOCK_HOME}/renders/.HL_101_sh130_comp_v001.mov.part`, 96 * MB],
+    [`${MOCK_HOME}/renders/render_log.txt`, 48_000],
+    [`${MOCK_HOME}/renders/stills/sh100_keyframe_v005.exr`, 38 * MB],
+    [`${MOCK_HOME}/renders/stills/sh110_keyframe_v003.png`, 6 * MB],
+    [`${MOCK_HOME}/renders/stills/Thumbs.db`, 20_000],
+    [`${MOCK_HOME}/audio/temp_mix_v2.wav`, 57 * MB],
+    [`${MOCK_HOME}/Desktop/empty.mov`, 0],
+  ]);
+}
+
+/** A stable pseudo-size for a path the mock does not know (the preview accepts any typed path). */
+function pseudoSize(path: string): number {
+  let h = 2166136261;
+  for (let i = 0; i < path.length; i++) h = Math.imul(h ^ path.charCodeAt(i), 16777619) >>> 0;
+  return 20_000_000 + (h % 600) * 1_000_000;
+}
+
+/** The per-node reason a destination refuses uploads, or null when it takes them. */
+function destinationProblem(acc: MockAccountData, n: LibraryNode): string | null {
+  const platform = PLATFORM_NAMES[acc.account.platform];
+  if (!acc.account.capabilities.upload) return `${platform} has no upload flow in Framenote: nothing can be sent to ${acc.account.name}.`;
+  if (n.kind === 'playlist') return 'A playlist only lists media: drop onto a folder or a task instead.';
+  if (acc.account.platform === 'kitsu' && n.kind !== 'task') return 'Kitsu takes new revisions on a task: drop onto a task.';
+  return null;
+}
+
+interface TransferSim {
+  t: Transfer;
+  comment: string | null;
+  versionHint: number | null;
+  /** Set when this run is to fail at that many bytes (failNextTransfer). */
+  failAt: { bytes: number; reason: string } | null;
 }
 
 export class MockBackend implements Backend {
@@ -458,6 +552,18 @@ export class MockBackend implements Backend {
   readonly outboxEvents = new Hub<OutboxChanged>();
   readonly offlineEvents = new Hub<OfflineChanged>();
   readonly connectionEvents = new Hub<ConnectionChanged>();
+  readonly transferEvents = new Hub<Transfer>();
+  readonly watchFolderEvents = new Hub<WatchFolder>();
+  readonly dragDropEvents = new Hub<DragDropEvent>();
+  /** The local files planUpload can see: path → size (tests add their own). */
+  readonly files: Map<string, number> = demoFiles();
+  /** When set, the next upload to start fails part-way with this reason (a retry then resumes). */
+  failNextTransfer: string | null = null;
+  private transfers: TransferSim[] = [];
+  private transferTimer: ReturnType<typeof setInterval> | null = null;
+  private settings: TransferSettings = { concurrency: 2, bandwidthLimit: null };
+  private watchFolders: WatchFolder[] = [];
+  private htmlDropsBridged = false;
   /** Every command sent to a player, in order; tests read it. */
   readonly commandLog: Array<{ playerId: string; command: PlayerCommand }> = [];
   /** Frame accounting, for tests of the flow control. */
@@ -472,8 +578,35 @@ export class MockBackend implements Backend {
       outboxDelayMs: options.outboxDelayMs ?? 900,
       taskTickMs: options.taskTickMs ?? 250,
       renderPixels: options.renderPixels ?? true,
+      transferTickMs: options.transferTickMs ?? 250,
+      uploadBytesPerSecond: options.uploadBytesPerSecond ?? 28_000_000,
+      bridgeHtmlDrops: options.bridgeHtmlDrops ?? false,
     };
     this.data = demoData();
+    this.watchFolders = [
+      {
+        id: 'watch-1',
+        path: `${MOCK_HOME}/renders/HL_101`,
+        destination: { accountId: 'kitsu-1', nodeId: 'p1/e01/comp' },
+        destinationLabel: this.destinationLabel({ accountId: 'kitsu-1', nodeId: 'p1/e01/comp' }),
+        enabled: true,
+        detectVersions: true,
+        comment: 'Render farm output',
+        filesSent: 12,
+        problem: null,
+      },
+      {
+        id: 'watch-2',
+        path: '/mnt/raid/deliveries/promo',
+        destination: { accountId: DEMO_ACCOUNT_ID, nodeId: 'demo/seq020' },
+        destinationLabel: this.destinationLabel({ accountId: DEMO_ACCOUNT_ID, nodeId: 'demo/seq020' }),
+        enabled: false,
+        detectVersions: false,
+        comment: null,
+        filesSent: 3,
+        problem: 'The folder is not there any more (is the drive mounted?).',
+      },
+    ];
     this.notes = demoNotes();
     for (const n of this.notes) {
       n.timecode = this.timecodeFor(n.versionKey, n.frames?.start ?? null);
@@ -547,6 +680,7 @@ export class MockBackend implements Backend {
     this.account(accountId).account.connection = connection;
     this.connectionEvents.emit({ accountId, connection });
     if (connection === 'online') this.flushOutbox(accountId);
+    this.connectionChangedForTransfers(accountId, connection);
   }
 
   // --- library --------------------------------------------------------------------------------
@@ -1043,6 +1177,446 @@ export class MockBackend implements Backend {
     return { path: `~/Pictures/Framenote/${asset.summary.name}_${display}.png` };
   }
 
+  // --- uploads --------------------------------------------------------------------------------
+
+  private destinationNode(dest: UploadDestination): { acc: MockAccountData; node: LibraryNode } {
+    const acc = this.account(dest.accountId);
+    const n = acc.nodes.find((x) => x.id === dest.nodeId);
+    if (!n) throw new BackendError('not_found', 'That folder is not in the library any more.');
+    return { acc, node: n };
+  }
+
+  /** "Kitsu › Harbour Lights › EP01 › Compositing — review". */
+  private destinationLabel(dest: UploadDestination): string {
+    const acc = this.account(dest.accountId);
+    const names: string[] = [];
+    let id: string | null = dest.nodeId;
+    // Bounded by the node count, so a malformed parent cycle cannot loop forever.
+    for (let guard = 0; id !== null && guard <= acc.nodes.length; guard++) {
+      const n = acc.nodes.find((x) => x.id === id);
+      if (!n) break;
+      names.unshift(n.name);
+      id = n.parentId;
+    }
+    return [PLATFORM_NAMES[acc.account.platform], ...names].join(' › ');
+  }
+
+  /** Files under a folder path, with their folders relative to (and including) the dropped one. */
+  private walk(path: string): Array<{ path: string; size: number; subfolder: string[] }> | null {
+    const dir = path.replace(/[\\/]+$/, '');
+    const prefix = `${dir}/`;
+    const inside = [...this.files.entries()].filter(([p]) => p.startsWith(prefix));
+    if (inside.length === 0) return null;
+    const top = baseName(dir);
+    return inside
+      .sort(([a], [b]) => a.localeCompare(b))
+      .map(([p, size]) => {
+        const rel = p.slice(prefix.length).split('/');
+        rel.pop();
+        return { path: p, size, subfolder: [top, ...rel] };
+      });
+  }
+
+  private planFile(acc: MockAccountData, entry: { path: string; size: number; subfolder: string[] }, destinationRejected: string | null): PlannedFile {
+    const name = baseName(entry.path);
+    const platform = PLATFORM_NAMES[acc.account.platform];
+    let rejected: string | null = null;
+    if (destinationRejected !== null) rejected = 'The destination takes no uploads.';
+    else if (isTransientName(name)) rejected = 'Hidden or temporary file (still being written?).';
+    else if (mediaKindOf(name) === null) {
+      const ext = extensionOf(name);
+      rejected = ext === null ? 'Not a movie, image or sound file (no extension).' : `Not a movie, image or sound file (.${ext}).`;
+    } else if (entry.size === 0) rejected = 'The file is empty.';
+    else if (entry.subfolder.length > 0 && !acc.account.capabilities.uploadFolders) rejected = `${platform} keeps no folders: drop the files themselves, not their folder.`;
+    return { path: entry.path, name, size: entry.size, subfolder: entry.subfolder, versionHint: versionFromName(name), rejected };
+  }
+
+  async planUpload(givenPaths: string[], givenDestination: UploadDestination): Promise<UploadPlan> {
+    const paths = plain(givenPaths);
+    const destination = plain(givenDestination);
+    const { acc, node: n } = this.destinationNode(destination);
+    const rejected = destinationProblem(acc, n);
+    const files: PlannedFile[] = [];
+    const seen = new Set<string>();
+    for (const path of paths) {
+      if (seen.has(path)) continue;
+      seen.add(path);
+      if (!isAbsolutePath(path)) {
+        files.push({ path, name: baseName(path) || path, size: 0, subfolder: [], versionHint: null, rejected: 'Not a full path: start it at / (or a drive letter).' });
+        continue;
+      }
+      const inside = this.walk(path);
+      if (inside) {
+        for (const entry of inside) {
+          if (seen.has(entry.path)) continue;
+          seen.add(entry.path);
+          files.push(this.planFile(acc, entry, rejected));
+        }
+        continue;
+      }
+      const known = this.files.get(path);
+      if (known === undefined && extensionOf(baseName(path)) === null) {
+        files.push({ path, name: baseName(path), size: 0, subfolder: [], versionHint: null, rejected: 'No such file or folder.' });
+        continue;
+      }
+      files.push(this.planFile(acc, { path, size: known ?? pseudoSize(path), subfolder: [] }, rejected));
+    }
+    const takesComment = rejected === null && acc.account.platform === 'kitsu';
+    return { destination, destinationLabel: this.destinationLabel(destination), takesComment, rejected, files };
+  }
+
+  async queueUpload(givenPlan: UploadPlan, comment: string | null): Promise<Transfer[]> {
+    const plan = plain(givenPlan);
+    const { acc, node: n } = this.destinationNode(plan.destination);
+    const problem = destinationProblem(acc, n);
+    if (problem !== null) throw new BackendError('forbidden', problem);
+    const accepted = plan.files.filter((f) => f.rejected === null);
+    if (accepted.length === 0) throw new BackendError('invalid_input', 'Nothing in this plan can be sent.');
+    const text = comment !== null && comment.trim().length > 0 && acc.account.platform === 'kitsu' ? comment.trim() : null;
+    const made = accepted.map((f) => this.addTransfer(plan.destination, f.path, f.name, f.size, f.versionHint, text, null));
+    this.pumpTransfers();
+    return made.map((sim) => structuredClone(sim.t));
+  }
+
+  private addTransfer(dest: UploadDestination, path: string, name: string, size: number, versionHint: number | null, comment: string | null, watchFolderId: string | null): TransferSim {
+    const sim: TransferSim = {
+      t: {
+        id: this.nextId('transfer'),
+        accountId: dest.accountId,
+        nodeId: dest.nodeId,
+        destinationLabel: this.destinationLabel(dest),
+        path,
+        name,
+        size,
+        bytesDone: 0,
+        state: 'queued',
+        speed: null,
+        etaSeconds: null,
+        error: null,
+        assetId: null,
+        watchFolderId,
+        createdAt: new Date().toISOString(),
+      },
+      comment,
+      versionHint,
+      failAt: null,
+    };
+    this.transfers.push(sim);
+    this.emitTransfer(sim);
+    return sim;
+  }
+
+  private emitTransfer(sim: TransferSim): void {
+    this.transferEvents.emit(structuredClone(sim.t));
+  }
+
+  private transfer(id: string): TransferSim {
+    const sim = this.transfers.find((x) => x.t.id === id);
+    if (!sim) throw new BackendError('not_found', 'That transfer is not in the queue any more.');
+    return sim;
+  }
+
+  /** Starts what may start (concurrency, connection) and keeps the clock running while anything moves. */
+  private pumpTransfers(): void {
+    let running = this.transfers.filter((x) => x.t.state === 'running').length;
+    for (const sim of this.transfers) {
+      if (sim.t.state !== 'queued') continue;
+      const acc = this.account(sim.t.accountId);
+      if (acc.account.connection !== 'online') {
+        const waiting = `Waiting for ${acc.account.name} to be reachable.`;
+        if (sim.t.error !== waiting) {
+          sim.t.error = waiting;
+          this.emitTransfer(sim);
+        }
+        continue;
+      }
+      if (running >= this.settings.concurrency) continue;
+      running++;
+      sim.t.state = 'running';
+      sim.t.error = null;
+      if (this.failNextTransfer !== null) {
+        sim.failAt = { bytes: Math.max(sim.t.bytesDone, Math.floor(sim.t.size * 0.4)), reason: this.failNextTransfer };
+        this.failNextTransfer = null;
+      }
+      this.emitTransfer(sim);
+    }
+    if (running > 0 && this.transferTimer === null) {
+      this.transferTimer = setInterval(() => this.tickTransfers(), this.opts.transferTickMs);
+    } else if (running === 0 && this.transferTimer !== null) {
+      clearInterval(this.transferTimer);
+      this.transferTimer = null;
+    }
+  }
+
+  private tickTransfers(): void {
+    const running = this.transfers.filter((x) => x.t.state === 'running');
+    if (running.length === 0) {
+      this.pumpTransfers();
+      return;
+    }
+    const limit = this.settings.bandwidthLimit;
+    // The bandwidth limit is shared by all uploads together, as in the shell.
+    const rate = limit === null ? this.opts.uploadBytesPerSecond : Math.min(this.opts.uploadBytesPerSecond, limit / running.length);
+    const step = (rate * this.opts.transferTickMs) / 1000;
+    for (const sim of running) {
+      const t = sim.t;
+      t.bytesDone = Math.min(t.size, t.bytesDone + step);
+      if (sim.failAt && t.bytesDone >= sim.failAt.bytes) {
+        t.bytesDone = sim.failAt.bytes;
+        t.state = 'failed';
+        t.error = sim.failAt.reason;
+        t.speed = null;
+        t.etaSeconds = null;
+        sim.failAt = null;
+      } else if (t.bytesDone >= t.size) {
+        this.finishTransfer(sim);
+      } else {
+        t.speed = rate;
+        t.etaSeconds = (t.size - t.bytesDone) / rate;
+      }
+      this.emitTransfer(sim);
+    }
+    this.pumpTransfers();
+  }
+
+  private finishTransfer(sim: TransferSim): void {
+    const t = sim.t;
+    t.bytesDone = t.size;
+    t.state = 'done';
+    t.speed = null;
+    t.etaSeconds = null;
+    t.error = null;
+    t.assetId = this.addUploadedAsset(t, sim.versionHint);
+    if (t.watchFolderId !== null) {
+      const w = this.watchFolders.find((x) => x.id === t.watchFolderId);
+      if (w) {
+        w.filesSent += 1;
+        this.watchFolderEvents.emit(structuredClone(w));
+      }
+    }
+  }
+
+  /** The platform now has the file: it appears in the library, as a new version when the name matches an asset. */
+  private addUploadedAsset(t: Transfer, versionHint: number | null): string {
+    const acc = this.account(t.accountId);
+    const dot = t.name.lastIndexOf('.');
+    const stem = dot > 0 ? t.name.slice(0, dot) : t.name;
+    const base = stem.replace(/[_\-. ][vV]\d{1,6}(?=$|[_\-. ])/g, '').replace(/_comp$/, '') || stem;
+    const existing = acc.assets.find((a) => a.summary.nodeId === t.nodeId && (a.summary.name === base || a.summary.name === stem));
+    if (existing) {
+      const s = existing.summary;
+      const top = Math.max(...s.versions.map((v) => v.number));
+      const number = versionHint !== null && versionHint > top ? versionHint : top + 1;
+      const v = { key: `${t.accountId}/${s.id}/v${number}`, number, label: versionLabel(number) };
+      s.versions.push(v);
+      s.versionKey = v.key;
+      s.versionLabel = v.label;
+      s.updatedAt = new Date().toISOString();
+      existing.clip.versions = s.versions.length;
+      return s.id;
+    }
+    const id = this.nextId('uploaded');
+    const hue = (t.name.length * 37 + this.seq * 53) % 360;
+    const asset = makeAsset(t.accountId, t.nodeId, id, clip({ name: base, hue, updatedAt: new Date().toISOString(), offline: { state: 'none' } }));
+    if (versionHint !== null && versionHint > 0) {
+      const v = { key: `${t.accountId}/${id}/v${versionHint}`, number: versionHint, label: versionLabel(versionHint) };
+      asset.summary.versions = [v];
+      asset.summary.versionKey = v.key;
+      asset.summary.versionLabel = v.label;
+    }
+    acc.assets.push(asset);
+    return id;
+  }
+
+  private connectionChangedForTransfers(accountId: string, connection: Account['connection']): void {
+    if (connection === 'online') {
+      this.pumpTransfers();
+      return;
+    }
+    // A lost connection sends running uploads back to the queue; they resume where they were.
+    for (const sim of this.transfers) {
+      if (sim.t.accountId !== accountId || sim.t.state !== 'running') continue;
+      sim.t.state = 'queued';
+      sim.t.speed = null;
+      sim.t.etaSeconds = null;
+      this.emitTransfer(sim);
+    }
+    this.pumpTransfers();
+  }
+
+  async listTransfers(): Promise<Transfer[]> {
+    return this.transfers.map((x) => structuredClone(x.t));
+  }
+
+  async pauseTransfer(id: string): Promise<void> {
+    const sim = this.transfer(id);
+    if (sim.t.state === 'paused') return;
+    if (sim.t.state !== 'queued' && sim.t.state !== 'running') throw new BackendError('conflict', `${sim.t.name} is ${sim.t.state}: only a queued or running upload can be paused.`);
+    sim.t.state = 'paused';
+    sim.t.speed = null;
+    sim.t.etaSeconds = null;
+    sim.t.error = null;
+    this.emitTransfer(sim);
+    this.pumpTransfers();
+  }
+
+  async resumeTransfer(id: string): Promise<void> {
+    const sim = this.transfer(id);
+    if (sim.t.state === 'queued' || sim.t.state === 'running') return;
+    if (sim.t.state !== 'paused') throw new BackendError('conflict', `${sim.t.name} is ${sim.t.state}: only a paused upload can be resumed.`);
+    sim.t.state = 'queued';
+    this.emitTransfer(sim);
+    this.pumpTransfers();
+  }
+
+  async cancelTransfer(id: string): Promise<void> {
+    const sim = this.transfer(id);
+    if (sim.t.state === 'cancelled') return;
+    if (sim.t.state === 'done') throw new BackendError('conflict', `${sim.t.name} is already on the platform.`);
+    sim.t.state = 'cancelled';
+    sim.t.speed = null;
+    sim.t.etaSeconds = null;
+    sim.t.error = null;
+    sim.failAt = null;
+    this.emitTransfer(sim);
+    this.pumpTransfers();
+  }
+
+  async retryTransfer(id: string): Promise<void> {
+    const sim = this.transfer(id);
+    if (sim.t.state !== 'failed' && sim.t.state !== 'cancelled') throw new BackendError('conflict', `${sim.t.name} is ${sim.t.state}: only a failed or cancelled upload can be retried.`);
+    // A failed upload resumes where the platform kept it; a cancelled one was discarded there.
+    if (sim.t.state === 'cancelled') sim.t.bytesDone = 0;
+    sim.t.state = 'queued';
+    sim.t.error = null;
+    this.emitTransfer(sim);
+    this.pumpTransfers();
+  }
+
+  async clearFinishedTransfers(): Promise<void> {
+    this.transfers = this.transfers.filter((x) => x.t.state !== 'done' && x.t.state !== 'cancelled');
+  }
+
+  async transferSettings(): Promise<TransferSettings> {
+    return { ...this.settings };
+  }
+
+  async setTransferSettings(given: TransferSettings): Promise<TransferSettings> {
+    const s = plain(given);
+    if (!Number.isInteger(s.concurrency) || s.concurrency < 1 || s.concurrency > 8) {
+      throw new BackendError('invalid_input', 'Uploads at once must be a whole number from 1 to 8.');
+    }
+    if (s.bandwidthLimit !== null && (!Number.isFinite(s.bandwidthLimit) || s.bandwidthLimit <= 0)) {
+      throw new BackendError('invalid_input', 'The bandwidth limit must be more than 0, or unlimited.');
+    }
+    this.settings = { concurrency: s.concurrency, bandwidthLimit: s.bandwidthLimit === null ? null : Math.round(s.bandwidthLimit) };
+    this.pumpTransfers();
+    return { ...this.settings };
+  }
+
+  // --- watch folders --------------------------------------------------------------------------
+
+  private watchFolder(id: string): WatchFolder {
+    const w = this.watchFolders.find((x) => x.id === id);
+    if (!w) throw new BackendError('not_found', 'That watch folder is gone.');
+    return w;
+  }
+
+  async listWatchFolders(): Promise<WatchFolder[]> {
+    return this.watchFolders.map((w) => structuredClone(w));
+  }
+
+  async addWatchFolder(given: NewWatchFolder): Promise<WatchFolder> {
+    const f = plain(given);
+    const path = f.path.trim().replace(/(.)[\\/]+$/, '$1');
+    if (!isAbsolutePath(path)) throw new BackendError('invalid_input', 'Give the folder as a full path (starting at / or a drive letter).');
+    if (this.watchFolders.some((w) => w.path === path)) throw new BackendError('conflict', `${path} is already watched.`);
+    const { acc, node: n } = this.destinationNode(f.destination);
+    const problem = destinationProblem(acc, n);
+    if (problem !== null) throw new BackendError('forbidden', problem);
+    const w: WatchFolder = {
+      id: this.nextId('watch'),
+      path,
+      destination: f.destination,
+      destinationLabel: this.destinationLabel(f.destination),
+      enabled: true,
+      detectVersions: f.detectVersions,
+      comment: f.comment !== null && f.comment.trim().length > 0 ? f.comment.trim() : null,
+      filesSent: 0,
+      problem: null,
+    };
+    this.watchFolders.push(w);
+    this.watchFolderEvents.emit(structuredClone(w));
+    return structuredClone(w);
+  }
+
+  async setWatchFolderEnabled(id: string, enabled: boolean): Promise<WatchFolder> {
+    const w = this.watchFolder(id);
+    w.enabled = enabled;
+    this.watchFolderEvents.emit(structuredClone(w));
+    return structuredClone(w);
+  }
+
+  async removeWatchFolder(id: string): Promise<void> {
+    this.watchFolder(id);
+    this.watchFolders = this.watchFolders.filter((w) => w.id !== id);
+  }
+
+  /** Test and preview helper: a file finished arriving in a watch folder (sent if the folder is enabled). */
+  simulateWatchedFile(folderId: string, name: string, size: number): Transfer | null {
+    const w = this.watchFolder(folderId);
+    const path = `${w.path}/${name}`;
+    this.files.set(path, size);
+    if (!w.enabled || isTransientName(name) || mediaKindOf(name) === null) return null;
+    const sim = this.addTransfer(w.destination, path, name, size, w.detectVersions ? versionFromName(name) : null, w.comment, w.id);
+    this.pumpTransfers();
+    return structuredClone(sim.t);
+  }
+
+  /** Test and preview helper: what the shell forwards when files are dragged over the window. */
+  emitDragDrop(e: DragDropEvent): void {
+    this.dragDropEvents.emit(plain(e));
+  }
+
+  /**
+   * Preview only: the browser's HTML5 drag events carry file names and sizes but no paths, so the
+   * dropped files are registered under ~/Desktop and the events forwarded as the shell would.
+   */
+  private bridgeHtmlDrops(): void {
+    if (this.htmlDropsBridged || typeof window === 'undefined') return;
+    this.htmlDropsBridged = true;
+    let depth = 0;
+    const hasFiles = (e: DragEvent): boolean => e.dataTransfer?.types.includes('Files') === true;
+    window.addEventListener('dragenter', (e) => {
+      if (!hasFiles(e)) return;
+      e.preventDefault();
+      depth++;
+      if (depth === 1) this.emitDragDrop({ kind: 'enter', paths: [], x: e.clientX, y: e.clientY });
+    });
+    window.addEventListener('dragover', (e) => {
+      if (!hasFiles(e)) return;
+      e.preventDefault();
+      this.emitDragDrop({ kind: 'over', x: e.clientX, y: e.clientY });
+    });
+    window.addEventListener('dragleave', (e) => {
+      if (!hasFiles(e)) return;
+      depth = Math.max(0, depth - 1);
+      if (depth === 0) this.emitDragDrop({ kind: 'leave' });
+    });
+    window.addEventListener('drop', (e) => {
+      if (!hasFiles(e)) return;
+      e.preventDefault();
+      depth = 0;
+      const paths: string[] = [];
+      for (const f of Array.from(e.dataTransfer?.files ?? [])) {
+        const path = `${MOCK_HOME}/Desktop/${f.name}`;
+        this.files.set(path, f.size);
+        paths.push(path);
+      }
+      this.emitDragDrop({ kind: 'drop', paths, x: e.clientX, y: e.clientY });
+    });
+  }
+
   // --- events ---------------------------------------------------------------------------------
 
   onPlayerEvent(h: (e: PlayerEvent) => void): Unsubscribe {
@@ -1062,5 +1636,15 @@ export class MockBackend implements Backend {
   }
   onConnectionChanged(h: (e: ConnectionChanged) => void): Unsubscribe {
     return this.connectionEvents.on(h);
+  }
+  onTransferChanged(h: (t: Transfer) => void): Unsubscribe {
+    return this.transferEvents.on(h);
+  }
+  onWatchFolderChanged(h: (w: WatchFolder) => void): Unsubscribe {
+    return this.watchFolderEvents.on(h);
+  }
+  onDragDrop(h: (e: DragDropEvent) => void): Unsubscribe {
+    if (this.opts.bridgeHtmlDrops) this.bridgeHtmlDrops();
+    return this.dragDropEvents.on(h);
   }
 }
