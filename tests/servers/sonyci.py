@@ -59,6 +59,7 @@ class State:
         self.refresh = {}  # token -> [user, expires, revoked]
         self.parts = {}    # assetId -> {n: bytes}
         self.blobs = {}    # assetId -> bytes (uploaded originals)
+        self.received = [] # TEST-ONLY record of every part PUT: (assetId, n, bytes)
         self.window = [0.0, 0]  # start, count
         self.blocked_until = 0.0
         self.failures = [[m, p, int(n), int(c)] for m, p, n, c in (f.split(":") for f in args.fail or [])]
@@ -567,6 +568,7 @@ def multipart_part(h, aid, n):
         return
     with LOCK:
         st.parts[aid][int(n)] = data
+        st.received.append((aid, int(n), len(data)))
     h.reply(200, {"partNumber": int(n), "size": len(data)})
 
 
@@ -587,6 +589,18 @@ def multipart_complete(h, aid):
         return h.err(409, "SizeMismatch", "The parts do not add up to the declared size.")
     finish_upload(st, u, st.assets[aid], data)
     h.reply(200, {"assetId": aid})
+
+
+# ---- TEST-ONLY introspection (not part of Ci): what the upload host holds and received ---------
+def test_uploads(h):
+    st = h.server.state
+    with LOCK:
+        assets = [{"id": a["id"], "name": a["name"], "status": a["status"], "size": a["size"],
+                   "folderId": a["folderId"], "uploadTransferType": a.get("uploadTransferType"),
+                   "md5Checksum": a.get("md5Checksum")}
+                  for a in st.assets.values() if a.get("uploadTransferType")]
+        parts = [{"assetId": aid, "part": n, "bytes": size} for aid, n, size in st.received]
+    h.reply(200, {"assets": assets, "parts": parts})
 
 
 # ---- the CDN: signed, expiring, byte ranges ---------------------------------------------------
@@ -635,6 +649,7 @@ ROUTES = [
     ("POST", r"/upload/multipart", multipart_start),
     ("PUT", rf"/upload/multipart/{ID}/(\d+)", multipart_part),
     ("POST", rf"/upload/multipart/{ID}/complete", multipart_complete),
+    ("GET", r"/__test__/uploads", test_uploads),
     ("GET", rf"/cdn/{ID}/(original|renditions/[^/]+)", cdn),
     ("HEAD", rf"/cdn/{ID}/(original|renditions/[^/]+)", cdn),
 ]

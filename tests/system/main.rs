@@ -12,4 +12,5 @@ mod moxion;
 mod outbox;
 mod sonyci;
 mod sync;
+mod upload_resume;
 mod zou;

@@ -20,7 +20,7 @@ use crate::iconik::{Server, media_dir};
 
 pub(crate) struct Running {
     pub(crate) server: Server,
-    media: tempfile::TempDir,
+    pub(crate) media: tempfile::TempDir,
     cdn_file: PathBuf,
     log: PathBuf,
 }
@@ -51,7 +51,7 @@ pub(crate) fn start(extra: &[&str]) -> anyhow::Result<Running> {
     })
 }
 
-fn config(base: &str) -> SonyCiConfig {
+pub(crate) fn config(base: &str) -> SonyCiConfig {
     // One test server plays both the API host and the upload host.
     let mut cfg =
         SonyCiConfig::with_hosts(base, base, "framenote-test-client", "framenote-test-secret");
@@ -64,7 +64,7 @@ fn connector_to(base: &str) -> Arc<SonyCiConnector> {
     Arc::new(SonyCiConnector::new(config(base)).expect("Ci connector"))
 }
 
-fn user(email: &str) -> Credentials {
+pub(crate) fn user(email: &str) -> Credentials {
     Credentials::Password {
         user: email.into(),
         password: format!("{}-pass", email.split('@').next().unwrap_or("")),
@@ -72,7 +72,7 @@ fn user(email: &str) -> Credentials {
 }
 
 /// A bearer token through the documented password grant.
-async fn raw_token(base: &str, email: &str) -> anyhow::Result<String> {
+pub(crate) async fn raw_token(base: &str, email: &str) -> anyhow::Result<String> {
     let v: Value = reqwest::Client::new()
         .post(format!("{base}/oauth2/token"))
         .basic_auth(
@@ -91,7 +91,7 @@ async fn raw_token(base: &str, email: &str) -> anyhow::Result<String> {
     Ok(v["access_token"].as_str().unwrap_or_default().to_owned())
 }
 
-async fn raw_get(base: &str, path: &str, token: &str) -> anyhow::Result<Value> {
+pub(crate) async fn raw_get(base: &str, path: &str, token: &str) -> anyhow::Result<Value> {
     Ok(reqwest::Client::new()
         .get(format!("{base}{path}"))
         .bearer_auth(token)

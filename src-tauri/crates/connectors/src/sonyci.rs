@@ -23,6 +23,7 @@ use framenote_core::{Asset, Capabilities, Node, NoteStatus, Platform, RemoteId, 
 use reqwest::header::{CONTENT_LENGTH, CONTENT_TYPE, HeaderMap};
 use reqwest::{Method, Response};
 use serde::de::DeserializeOwned;
+use serde::{Deserialize, Serialize};
 use serde_json::{Value, json};
 use tokio::io::{AsyncReadExt, AsyncSeekExt};
 use tokio::sync::Mutex;
@@ -40,7 +41,7 @@ use crate::iconik::transport::{self, Length, RateGate};
 use crate::iconik::upload::io_error;
 use crate::{
     Connector, ConnectorError, Credentials, ErrorKind, MediaSource, NewNote, RemoteNote, Result,
-    Session, UploadRequest,
+    Session, UploadContext, UploadRequest,
 };
 
 /// Where and how to reach Ci. The developer key (client id and secret) is Framenote's, issued by
@@ -545,56 +546,114 @@ impl SonyCiConnector {
         Ok(a.asset_id)
     }
 
+    /// The folder an upload lands in: the destination's, then each of `request.subfolder` found
+    /// by name among its children or created there (`POST /folders/`).
+    async fn upload_target(&self, request: &UploadRequest) -> Result<(String, String)> {
+        let (workspace, mut folder) = self.workspace_and_folder(&request.destination).await?;
+        for name in &request.subfolder {
+            let children: Vec<Folder> = self
+                .all_items(
+                    &format!("folders/{folder}/contents"),
+                    &[("kind", "folder".into())],
+                )
+                .await?;
+            let existing = children.into_iter().find(|f| {
+                !f.is_trashed.unwrap_or(false) && f.name.as_deref() == Some(name.as_str())
+            });
+            folder = match existing {
+                Some(f) => f.id,
+                None => {
+                    let body = json!({"name": name, "workspaceId": workspace,
+                                      "parentFolderId": folder});
+                    // Creates a folder: not retried after the server may have acted; a retry of
+                    // the whole transfer finds it by name instead.
+                    let resp = self
+                        .call(
+                            Method::POST,
+                            &self.api("folders"),
+                            &[],
+                            Some(&body),
+                            Retry::Unsafe,
+                        )
+                        .await?;
+                    decode_json::<model::CreatedFolder>(resp).await?.folder_id
+                }
+            };
+        }
+        Ok((workspace, folder))
+    }
+
+    /// A multipart upload, continuing `resume` (parts 1..=`parts_done` are on the upload host
+    /// already) when it is given. Each acknowledged part is reported as a checkpoint.
     async fn upload_multipart(
         &self,
         request: &UploadRequest,
         workspace: &str,
         folder: &str,
         size: u64,
-        progress: &(dyn Fn(u64) + Send + Sync),
+        resume: Option<CiCheckpoint>,
+        context: &UploadContext<'_>,
     ) -> Result<String> {
-        let start = json!({"name": request.name, "size": size, "workspaceId": workspace, "folderId": folder});
-        let resp = self
-            .call(
-                Method::POST,
-                &self.io("upload/multipart"),
-                &[],
-                Some(&start),
-                Retry::Unsafe,
-            )
-            .await?;
-        let asset_id = decode_json::<UploadAnswer>(resp).await?.asset_id;
-        let part_size = self.config.part_size.max(1);
+        let mut state = match resume {
+            Some(state) => state,
+            None => {
+                let start = json!({"name": request.name, "size": size, "workspaceId": workspace,
+                                   "folderId": folder});
+                let resp = self
+                    .call(
+                        Method::POST,
+                        &self.io("upload/multipart"),
+                        &[],
+                        Some(&start),
+                        Retry::Unsafe,
+                    )
+                    .await?;
+                let state = CiCheckpoint {
+                    asset_id: decode_json::<UploadAnswer>(resp).await?.asset_id,
+                    name: request.name.clone(),
+                    size,
+                    part_size: self.config.part_size.max(1),
+                    parts_done: 0,
+                };
+                (context.checkpoint)(state.to_json());
+                state
+            }
+        };
+        let part_size = state.part_size;
+        let parts = size.div_ceil(part_size).max(1);
         let mut file = tokio::fs::File::open(&request.path)
             .await
             .map_err(|e| io_error(&request.path, &e))?;
-        let mut sent = 0u64;
-        let mut part = 1u64;
-        while sent < size {
-            let len = part_size.min(size - sent);
+        (context.progress)((state.parts_done * part_size).min(size));
+        for part in state.parts_done + 1..=parts {
+            let offset = (part - 1) * part_size;
+            let len = part_size.min(size - offset);
             let mut chunk = vec![0u8; usize::try_from(len).unwrap_or(usize::MAX)];
-            file.seek(std::io::SeekFrom::Start(sent))
+            file.seek(std::io::SeekFrom::Start(offset))
                 .await
                 .map_err(|e| io_error(&request.path, &e))?;
             file.read_exact(&mut chunk)
                 .await
                 .map_err(|e| io_error(&request.path, &e))?;
-            let url = self.io(&format!("upload/multipart/{asset_id}/{part}"));
+            if let Some(bandwidth) = context.bandwidth {
+                bandwidth.take(len).await;
+            }
+            let url = self.io(&format!("upload/multipart/{}/{part}", state.asset_id));
             // Re-sending a part replaces it: safe to retry.
             self.put_bytes(&url, chunk).await?;
-            sent += len;
-            part += 1;
-            progress(sent);
+            state.parts_done = part;
+            (context.checkpoint)(state.to_json());
+            (context.progress)(offset + len);
         }
         self.call(
             Method::POST,
-            &self.io(&format!("upload/multipart/{asset_id}/complete")),
+            &self.io(&format!("upload/multipart/{}/complete", state.asset_id)),
             &[],
             None,
             Retry::Idempotent,
         )
         .await?;
-        Ok(asset_id)
+        Ok(state.asset_id)
     }
 
     async fn put_bytes(&self, url: &str, chunk: Vec<u8>) -> Result<()> {
@@ -792,30 +851,97 @@ impl Connector for SonyCiConnector {
         request: &UploadRequest,
         progress: &(dyn Fn(u64) + Send + Sync),
     ) -> Result<Version> {
+        let context = UploadContext {
+            resume: None,
+            checkpoint: &|_| {},
+            progress,
+            bandwidth: None,
+        };
+        self.upload_resumable(request, &context).await
+    }
+
+    async fn upload_resumable(
+        &self,
+        request: &UploadRequest,
+        context: &UploadContext<'_>,
+    ) -> Result<Version> {
         let size = tokio::fs::metadata(&request.path)
             .await
             .map_err(|e| io_error(&request.path, &e))?
             .len();
-        let (workspace, folder) = self.workspace_and_folder(&request.destination).await?;
-        progress(0);
-        let asset_id = if size <= self.config.multipart_threshold {
+        let (workspace, folder) = self.upload_target(request).await?;
+        // A checkpoint from an earlier attempt at this same file continues its multipart upload;
+        // one for a file that has changed since is of no use (its parts would not add up).
+        let resume = context
+            .resume
+            .and_then(|v| serde_json::from_value::<CiCheckpoint>(v.clone()).ok())
+            .filter(|c| c.size == size && c.name == request.name && c.part_size > 0);
+        (context.progress)(0);
+        let asset_id = if resume.is_none() && size <= self.config.multipart_threshold {
+            // One request: nothing to resume, a new attempt sends the file again.
+            if let Some(bandwidth) = context.bandwidth {
+                bandwidth.take(size).await;
+            }
             let id = self
                 .upload_single(request, &workspace, &folder, size)
                 .await?;
-            progress(size);
+            (context.progress)(size);
             id
         } else {
-            self.upload_multipart(request, &workspace, &folder, size, progress)
-                .await?
+            let resumed = resume.is_some();
+            match self
+                .upload_multipart(request, &workspace, &folder, size, resume, context)
+                .await
+            {
+                // The upload host no longer knows the asset of the checkpoint (expired or
+                // deleted): start a new multipart upload instead of failing for good.
+                Err(e) if resumed && e.kind == ErrorKind::NotFound => {
+                    tracing::info!("Sony Ci multipart upload expired; starting it again");
+                    self.upload_multipart(request, &workspace, &folder, size, None, context)
+                        .await?
+                }
+                other => other?,
+            }
         };
         // Ci processes the upload (proxies, metadata) afterwards; the version's frame facts are
         // what Ci knows now and are read again by the next sync.
         let a = self.asset(&asset_id).await?;
+        if let Some(held) = a.size.filter(|held| *held != size) {
+            return Err(ConnectorError::new(
+                ErrorKind::Server,
+                format!("Sony Ci holds {held} bytes of a {size}-byte file"),
+            ));
+        }
         asset_to_core(&a, request.destination.clone())
             .versions
             .into_iter()
             .next()
             .ok_or_else(|| ConnectorError::bad_response("Ci upload gave no asset"))
+    }
+
+    async fn abandon_upload(&self, checkpoint: &Value) -> Result<()> {
+        // Ci documents no call that drops an unfinished multipart asset; its parts expire on the
+        // upload host. Nothing to release from here.
+        let _ = checkpoint;
+        Ok(())
+    }
+}
+
+/// What a multipart upload to Ci needs to go on after an interruption: the asset the upload
+/// host created, the part size its parts were cut at, and how many parts it acknowledged.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+struct CiCheckpoint {
+    asset_id: String,
+    name: String,
+    size: u64,
+    part_size: u64,
+    parts_done: u64,
+}
+
+impl CiCheckpoint {
+    fn to_json(&self) -> Value {
+        json!({"asset_id": self.asset_id, "name": self.name, "size": self.size,
+               "part_size": self.part_size, "parts_done": self.parts_done})
     }
 }
 

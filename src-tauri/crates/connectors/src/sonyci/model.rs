@@ -218,6 +218,12 @@ pub struct CiAsset {
     /// `Asset` in listings.
     #[serde(default)]
     pub kind: Option<String>,
+    /// Bytes of the original.
+    #[serde(default)]
+    pub size: Option<u64>,
+    /// MD5 of the original, once uploaded.
+    #[serde(default)]
+    pub md5_checksum: Option<String>,
 }
 
 /// `GET /assets/{id}/download`.
@@ -228,6 +234,14 @@ pub struct DownloadAnswer {
     /// Bytes.
     #[serde(default)]
     pub size: Option<u64>,
+}
+
+/// `POST /folders/` answer.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct CreatedFolder {
+    /// The new folder.
+    pub folder_id: String,
 }
 
 /// `{"assetId": …}` from the upload host.
