@@ -41,10 +41,12 @@ export type Action =
   | 'clearDrawing'
   | 'toggleOnion'
   | 'snapshot'
+  | 'toggleTransfers'
+  | 'uploadFiles'
   | 'cheatSheet'
   | 'escape';
 
-export type ShortcutGroup = 'Playback' | 'Navigation' | 'View' | 'Notes' | 'Drawing' | 'Help';
+export type ShortcutGroup = 'Playback' | 'Navigation' | 'View' | 'Notes' | 'Drawing' | 'Transfers' | 'Help';
 
 export interface Binding {
   /** `KeyboardEvent.key`, lower-case for letters ("j", " ", "ArrowLeft", "?"). */
@@ -101,6 +103,8 @@ export const SHORTCUTS: readonly Shortcut[] = [
   { action: 'undo', bindings: [{ key: 'z', mod: true }], group: 'Drawing', description: 'Undo' },
   { action: 'redo', bindings: [{ key: 'z', mod: true, shift: true }, { key: 'y', mod: true }], group: 'Drawing', description: 'Redo' },
   { action: 'clearDrawing', bindings: [{ key: 'Backspace', shift: true }], group: 'Drawing', description: 'Clear the drawing' },
+  { action: 'uploadFiles', bindings: [{ key: 'u' }], group: 'Transfers', description: 'Upload files to the folder or task in view…' },
+  { action: 'toggleTransfers', bindings: [{ key: 'u', shift: true }], group: 'Transfers', description: 'Transfers and watch folders panel' },
   { action: 'cheatSheet', bindings: [{ key: '?', anyShift: true }], group: 'Help', description: 'Show this list' },
   { action: 'escape', bindings: [{ key: 'Escape' }], group: 'Help', description: 'Close, cancel, leave full screen' },
 ];

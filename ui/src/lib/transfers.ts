@@ -244,3 +244,23 @@ export function dropTargetFromElement(el: Element | null): UploadDestination | n
 export function sameDestination(a: UploadDestination | null, b: UploadDestination | null): boolean {
   return a !== null && b !== null && a.accountId === b.accountId && a.nodeId === b.nodeId;
 }
+
+// ---------------------------------------------------------------------------------------------
+// The upload dialog's keys
+// ---------------------------------------------------------------------------------------------
+
+export type DialogKeyAction = 'send' | 'check' | 'close' | null;
+
+/**
+ * What a key does in the upload dialog. Escape closes. Enter sends — except on a button (which
+ * presses itself) and in a text area (a new line there; Ctrl/⌘+Enter sends). While the typed
+ * paths have not been checked yet, the same keys check them instead of sending an old plan.
+ */
+export function dialogKeyAction(key: string, target: { tag: string; mod: boolean }, planFresh: boolean): DialogKeyAction {
+  if (key === 'Escape') return 'close';
+  if (key !== 'Enter') return null;
+  const tag = target.tag.toUpperCase();
+  if (tag === 'BUTTON' || tag === 'SELECT' || tag === 'A') return null;
+  if (tag === 'TEXTAREA' && !target.mod) return null;
+  return planFresh ? 'send' : 'check';
+}

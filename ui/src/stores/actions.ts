@@ -119,11 +119,19 @@ export function runAction(s: Session, action: Action, view: ViewHooks): void {
     case 'clearDrawing':
       notes.clearDrawing();
       return;
+    case 'toggleTransfers':
+      s.uploads.togglePanel();
+      return;
+    case 'uploadFiles':
+      s.uploads.openManual();
+      return;
     case 'cheatSheet':
       s.cheatSheetOpen = !s.cheatSheetOpen;
       return;
     case 'escape':
       if (s.cheatSheetOpen) s.cheatSheetOpen = false;
+      else if (s.uploads.dialog) s.uploads.closeDialog();
+      else if (s.uploads.panelOpen) s.uploads.panelOpen = false;
       else if (notes.drawMode) notes.drawMode = false;
       else if (player.fullscreen) view.exitFullscreen();
       return;

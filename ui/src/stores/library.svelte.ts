@@ -104,6 +104,31 @@ export class LibraryStore {
     return this.children[treeKey(accountId, parentId)];
   }
 
+  /** A node already loaded into the tree, wherever it sits. */
+  node(accountId: string, nodeId: string): LibraryNode | undefined {
+    const prefix = `${accountId}\u0000`;
+    for (const [key, list] of Object.entries(this.children)) {
+      if (!key.startsWith(prefix)) continue;
+      const n = list.find((x) => x.id === nodeId);
+      if (n) return n;
+    }
+    return undefined;
+  }
+
+  /** The loaded ancestors of a node and the node itself, outermost first (as far as the tree is known). */
+  nodePath(accountId: string, nodeId: string): LibraryNode[] {
+    const out: LibraryNode[] = [];
+    let id: string | null = nodeId;
+    // The tree is finite; the guard only stops a malformed parent cycle.
+    for (let guard = 0; id !== null && guard < 64; guard++) {
+      const n = this.node(accountId, id);
+      if (!n) break;
+      out.unshift(n);
+      id = n.parentId;
+    }
+    return out;
+  }
+
   isExpanded(accountId: string, nodeId: string | null): boolean {
     return this.expanded[treeKey(accountId, nodeId)] === true;
   }

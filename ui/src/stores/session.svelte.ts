@@ -9,19 +9,23 @@ import { LibraryStore } from './library.svelte';
 import { NotesStore, NO_CAPS } from './notes.svelte';
 import { Notifier } from './notify.svelte';
 import { PlayerStore } from './player.svelte';
+import { UploadsStore, type ElementAt } from './uploads.svelte';
 
 export class Session {
   readonly notify = new Notifier();
   readonly library: LibraryStore;
   readonly player: PlayerStore;
   readonly notes: NotesStore;
+  readonly uploads: UploadsStore;
   cheatSheetOpen = $state(false);
 
   constructor(
     readonly backend: Backend,
     draftStorage?: DraftStorage | null,
+    elementAt?: ElementAt,
   ) {
     this.library = new LibraryStore(backend, this.notify);
+    this.uploads = new UploadsStore(backend, this.library, this.notify, elementAt);
     this.player = new PlayerStore(backend, this.notify);
     this.notes = draftStorage === undefined ? new NotesStore(backend, this.notify) : new NotesStore(backend, this.notify, draftStorage);
   }
@@ -29,6 +33,8 @@ export class Session {
   async start(): Promise<void> {
     this.player.start();
     this.notes.start();
+    // The queue loads beside the library; a failure there must not keep the library from opening.
+    void this.uploads.start();
     await this.library.start();
     // Open the first clip so the viewer is never an empty box on first launch.
     const first = this.library.visible[0];
@@ -37,6 +43,7 @@ export class Session {
 
   stop(): void {
     this.library.stop();
+    this.uploads.stop();
     this.player.stop();
     this.notes.stop();
   }
