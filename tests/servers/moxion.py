@@ -131,6 +131,8 @@ class State:
         self.devices = {}  # device_code -> {"user_code", "expires_at", "user_id"}
         self.failed_logins = 0
         self.uploads = {}  # upload_id -> {"key", "filename", "project_id", "parts": {n: (etag, bytes)}}
+        self.parts_received = []  # test-only: every part PUT, {"upload_id", "part", "bytes"}
+        self.aborted = []  # test-only: upload ids aborted
         self.next_id = 1000
         self.public_base = None
         # Test controls and counters.
@@ -782,6 +784,7 @@ def probe(path):
 def ep_upload_abort(s, d, u):
     upload_for(s, d)
     del s.uploads[d["upload_id"]]
+    s.aborted.append(d["upload_id"])
     return {}
 
 
@@ -925,6 +928,14 @@ class Handler(BaseHTTPRequestHandler):
         if url.path == "/__control/stats":
             with s.lock:
                 return self.send_json(200, copy.deepcopy(s.stats))
+        if url.path == "/__control/uploads":
+            # Test-only: the multipart uploads the "storage" holds, and every part PUT it took.
+            with s.lock:
+                held = {uid: {"key": up["key"], "filename": up["filename"],
+                              "parts": {str(n): len(p[1]) for n, p in up["parts"].items()}}
+                        for uid, up in s.uploads.items()}
+                return self.send_json(200, {"uploads": held, "received": list(s.parts_received),
+                                            "aborted": list(s.aborted)})
         m = re.fullmatch(r"/media/(\d+)", url.path)
         if not m:
             return self.send_plain(404, "Not Found")
@@ -991,6 +1002,7 @@ class Handler(BaseHTTPRequestHandler):
                 return self.send_plain(404, "NoSuchUpload")
             etag = '"%s"' % hashlib.md5(raw).hexdigest()
             up["parts"][int(m.group(2))] = (etag, raw)
+            s.parts_received.append({"upload_id": m.group(1), "part": int(m.group(2)), "bytes": len(raw)})
         self.send_plain(200, "", {"ETag": etag})
 
     # ----- test controls ------------------------------------------------------------------------

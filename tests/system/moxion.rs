@@ -22,14 +22,14 @@ use crate::conformance::{
     self, Denied, DeniedAction, Expected, Fixture, Proxied, RateCase, UploadCase,
 };
 
-const REVIEWER: (&str, &str) = ("framenote-test", "k3y-for-tests-only");
+pub(crate) const REVIEWER: (&str, &str) = ("framenote-test", "k3y-for-tests-only");
 const OTHER_USER: (&str, &str) = ("otto-browser", "otto-web-session");
 const VIEWER: (&str, &str) = ("viv-viewer", "view-only-key");
 
 /// A seeded server with its media, alive as long as this is.
 pub(crate) struct Running {
     pub(crate) server: PlatformServer,
-    media: tempfile::TempDir,
+    pub(crate) media: tempfile::TempDir,
 }
 
 pub(crate) fn start() -> anyhow::Result<Running> {
@@ -67,7 +67,7 @@ fn start_with(extra: &[&str]) -> anyhow::Result<Running> {
     Ok(Running { server, media })
 }
 
-fn config(host: &str) -> MoxionConfig {
+pub(crate) fn config(host: &str) -> MoxionConfig {
     let mut config = MoxionConfig {
         host: host.to_owned(),
         // Small parts, so that a test file travels as several presigned parts.
@@ -82,7 +82,7 @@ fn connector_to(host: &str) -> Arc<MoxionConnector> {
     Arc::new(MoxionConnector::new(config(host)).expect("HTTP client"))
 }
 
-fn key(pair: (&str, &str)) -> Credentials {
+pub(crate) fn key(pair: (&str, &str)) -> Credentials {
     Credentials::ApiKey {
         id: Some(pair.0.to_owned()),
         secret: pair.1.to_owned(),
@@ -125,7 +125,7 @@ async fn raw_token(base: &str, pair: (&str, &str)) -> anyhow::Result<String> {
         .ok_or_else(|| anyhow::anyhow!("no token"))
 }
 
-async fn control(base: &str, action: &str, body: Value) -> anyhow::Result<()> {
+pub(crate) async fn control(base: &str, action: &str, body: Value) -> anyhow::Result<()> {
     let response = reqwest::Client::new()
         .post(format!("{base}/__control/{action}"))
         .json(&body)

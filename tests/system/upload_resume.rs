@@ -280,3 +280,168 @@ mod sonyci {
         );
     }
 }
+
+mod moxion {
+    use super::*;
+    use crate::iconik::make_clip;
+    use crate::moxion::{REVIEWER, config, control, key, start};
+    use framenote_connectors::moxion::MoxionConnector;
+    use serde_json::json;
+
+    const PART: usize = 64 * 1024;
+
+    async fn connector(base: &str) -> MoxionConnector {
+        let mut cfg = config(base);
+        cfg.upload_part_size = PART;
+        let c = MoxionConnector::new(cfg).expect("connector");
+        c.authenticate(&key(REVIEWER)).await.expect("sign in");
+        c
+    }
+
+    async fn held(base: &str) -> Value {
+        get_json(&format!("{base}/__control/uploads"), None).await
+    }
+
+    /// Bytes of the file the storage assembled for a finished upload (the server keeps it in its
+    /// media folder as `upload_<upload id><ext>`).
+    fn assembled(media: &Path, upload_id: &str) -> Vec<u8> {
+        std::fs::read(media.join(format!("upload_{upload_id}.mp4"))).expect("assembled file")
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn moxion_resume_sends_only_missing_parts_and_keeps_the_upload_on_transient_failure() {
+        let running = start().expect("Moxion server");
+        let base = running.server.url.clone();
+        let c = connector(&base).await;
+        let dir = tempfile::tempdir().expect("dir");
+        let path = dir.path().join("resume.mp4");
+        make_clip(&path, "25", 6.0, "00:00:00:00").expect("clip");
+        let original = std::fs::read(&path).expect("clip bytes");
+        let parts = original.len().div_ceil(PART);
+        assert!(parts >= 5, "{} bytes: too few parts", original.len());
+        let req = request(&path, "batch:50", "resume.mp4");
+
+        // 1. Stopped after three parts.
+        let stop = |v: &Value| v["etags"].as_array().map(Vec::len) == Some(3);
+        let first = attempt(&c, &req, None, Some(&stop), None).await;
+        assert!(first.outcome.is_none());
+        let checkpoint = first.last_checkpoint().expect("checkpoint");
+        let upload_id = checkpoint["upload_id"]
+            .as_str()
+            .expect("upload id")
+            .to_owned();
+        assert_eq!(checkpoint["target"]["kind"], "batch", "{checkpoint}");
+
+        // 2. Every presign fails (5xx) through all retries: a transient failure, so the
+        //    multipart upload must stay for the next attempt — not aborted.
+        control(
+            &base,
+            "fail",
+            json!({"endpoint": "/upload/asset/part", "count": 4, "mode": "code500"}),
+        )
+        .await
+        .expect("fault");
+        let second = attempt(&c, &req, Some(&checkpoint), None, None).await;
+        let checkpoint = second.last_checkpoint().unwrap_or(checkpoint);
+        let err = second
+            .outcome
+            .expect("finished")
+            .expect_err("presign fails");
+        assert!(err.kind.is_transient(), "{err}");
+        let now = held(&base).await;
+        assert!(
+            now["uploads"][&upload_id].is_object(),
+            "the upload was dropped after a transient failure: {now}"
+        );
+        assert_eq!(now["aborted"], json!([]));
+
+        // 3. Resumed: parts 4.. only.
+        let third = attempt(&c, &req, Some(&checkpoint), None, None).await;
+        let version = third.outcome.expect("finished").expect("resumed upload");
+        assert_eq!(third.progress.last().copied(), Some(original.len() as u64));
+        assert!(
+            third.progress.contains(&(3 * PART as u64)),
+            "{:?}",
+            third.progress
+        );
+        let now = held(&base).await;
+        let received: Vec<&Value> = now["received"]
+            .as_array()
+            .expect("received")
+            .iter()
+            .filter(|p| p["upload_id"] == upload_id.as_str())
+            .collect();
+        for n in 1..=3u64 {
+            assert_eq!(
+                received.iter().filter(|p| p["part"] == n).count(),
+                1,
+                "part {n} was sent again: {received:?}"
+            );
+        }
+        assert!(
+            received.len() <= parts + 1,
+            "{} part PUTs for {parts} parts",
+            received.len()
+        );
+        assert!(assembled(running.media.path(), &upload_id) == original);
+        assert_eq!(version.media.bytes, Some(original.len() as u64));
+        // Exactly one asset of that name in the batch.
+        let assets = c
+            .list_assets(&RemoteId::new("batch:50"))
+            .await
+            .expect("assets");
+        assert_eq!(
+            assets
+                .iter()
+                .filter(|a| a.name.starts_with("resume"))
+                .count(),
+            1,
+            "{assets:?}"
+        );
+        eprintln!(
+            "Moxion resume: {} part PUTs for {parts} parts (3 kept from the first attempt)",
+            received.len()
+        );
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn moxion_cancel_aborts_and_a_folder_becomes_one_batch() {
+        let running = start().expect("Moxion server");
+        let base = running.server.url.clone();
+        let c = connector(&base).await;
+        let dir = tempfile::tempdir().expect("dir");
+        let path = dir.path().join("day.mp4");
+        make_clip(&path, "25", 3.0, "00:00:00:00").expect("clip");
+        let mut req = request(&path, "batch:50", "day.mp4");
+        req.subfolder = vec!["Day 2".into()];
+
+        // Cancelled after one part: abandon releases the multipart upload.
+        let stop = |v: &Value| v["etags"].as_array().map(Vec::len) == Some(1);
+        let first = attempt(&c, &req, None, Some(&stop), None).await;
+        let checkpoint = first.last_checkpoint().expect("checkpoint");
+        assert_eq!(checkpoint["target"]["kind"], "new_batch", "{checkpoint}");
+        c.abandon_upload(&checkpoint).await.expect("abandon");
+        let now = held(&base).await;
+        assert_eq!(now["aborted"], json!([checkpoint["upload_id"]]));
+        assert_eq!(now["uploads"], json!({}));
+
+        // Two files of the dropped folder "Day 2": one new batch named after it, both inside.
+        for name in ["day.mp4", "day_b.mp4"] {
+            let mut req = req.clone();
+            req.name = name.into();
+            attempt(&c, &req, None, None, None)
+                .await
+                .outcome
+                .expect("finished")
+                .expect("upload");
+        }
+        let nodes = c
+            .list_nodes(Some(&RemoteId::new("project:40")))
+            .await
+            .expect("nodes");
+        let day: Vec<_> = nodes.iter().filter(|n| n.name == "Day 2").collect();
+        assert_eq!(day.len(), 1, "{nodes:?}");
+        let assets = c.list_assets(&day[0].id).await.expect("assets");
+        assert_eq!(assets.len(), 2, "{assets:?}");
+    }
+}

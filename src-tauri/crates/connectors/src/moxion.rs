@@ -35,7 +35,8 @@ use serde_json::{Value, json};
 use crate::error::{ConnectorError, ErrorKind};
 use crate::http::{HttpClient, HttpConfig, Retry};
 use crate::{
-    Connector, Credentials, MediaSource, NewNote, RemoteNote, Result, Session, UploadRequest,
+    Connector, Credentials, MediaSource, NewNote, RemoteNote, Result, Session, UploadContext,
+    UploadRequest,
 };
 use map::{
     MxActivity, MxAsset, MxBatch, MxComment, MxCompany, MxFile, MxGroup, MxMessage,
@@ -877,5 +878,17 @@ impl Connector for MoxionConnector {
         progress: &(dyn Fn(u64) + Send + Sync),
     ) -> Result<Version> {
         upload::upload(self, request, progress).await
+    }
+
+    async fn upload_resumable(
+        &self,
+        request: &UploadRequest,
+        context: &UploadContext<'_>,
+    ) -> Result<Version> {
+        upload::upload_resumable(self, request, context).await
+    }
+
+    async fn abandon_upload(&self, checkpoint: &Value) -> Result<()> {
+        upload::abandon(self, checkpoint).await
     }
 }

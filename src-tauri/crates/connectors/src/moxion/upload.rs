@@ -1,31 +1,92 @@
 //! Flow Capture uploads, in the order the help centre gives: `/upload/asset/init` →
 //! `/upload/asset/part` (one presigned URL per part, "valid for 5 minutes from issue") → an HTTP
 //! PUT of the part to that URL, whose `ETag` is kept → `/upload/asset/complete` with the ETags in
-//! part order → `/complete/upload` to tell the platform the batch is done. Any failure after
-//! `init` aborts the multipart upload (`/upload/asset/abort`) so no orphan parts are billed.
+//! part order → `/complete/upload` to tell the platform the batch is done.
+//!
+//! The multipart upload is the resumable unit: after `init` and after every part the storage
+//! acknowledged, a checkpoint holds the key, the upload id, the ETags so far and the batch the
+//! file goes to, so a later attempt presigns and sends only the missing parts. A transient
+//! failure (network, 5xx, timeout) therefore leaves the multipart upload in place for that later
+//! attempt; only a permanent rejection, or the user cancelling ([`abandon`]), aborts it
+//! (`/upload/asset/abort`) so no orphan parts are billed. A one-shot [`upload`] (no queue to keep
+//! its checkpoint) aborts on any failure, as nothing could resume it.
 //!
 //! Parts are presigned one at a time, just before they are sent, so a slow link never meets an
 //! expired URL; a part refused with 403 (an expired or clock-skewed URL) is presigned again once.
 
 use reqwest::header::{CONTENT_LENGTH, ETAG};
+use serde::{Deserialize, Serialize};
 use serde_json::{Value, json};
-use tokio::io::AsyncReadExt;
+use tokio::io::{AsyncReadExt, AsyncSeekExt};
 
 use super::MoxionConnector;
 use super::map::{self, MxAsset, MxBatch, MxFile, NodeRef};
 use crate::error::{ConnectorError, ErrorKind};
 use crate::http::Retry;
-use crate::{Result, UploadRequest};
-use framenote_core::{RemoteId, Version};
+use crate::{Result, UploadContext, UploadRequest};
+use framenote_core::Version;
 
-/// Where an upload goes: an existing batch, or a new batch in a folder.
+/// Where an upload goes: an existing batch, or a new batch in a folder (created by
+/// `/upload/asset/complete` from its name).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(tag = "kind", rename_all = "snake_case")]
 enum Target {
     Batch { project: String, batch: String },
     NewBatch { project: String, name: String },
 }
 
-async fn target_of(mx: &MoxionConnector, destination: &RemoteId) -> Result<Target> {
-    match NodeRef::parse(destination)? {
+impl Target {
+    fn project(&self) -> &str {
+        match self {
+            Target::Batch { project, .. } | Target::NewBatch { project, .. } => project,
+        }
+    }
+}
+
+/// What an interrupted upload needs to go on: the multipart upload, the ETags of the parts the
+/// storage acknowledged (part `n` is `etags[n - 1]`), how the file was cut, and where it goes.
+/// Once `/upload/asset/complete` answered, `asset_id` says so and only the last steps remain.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+struct Checkpoint {
+    key: String,
+    upload_id: String,
+    name: String,
+    size: u64,
+    part_size: u64,
+    etags: Vec<String>,
+    target: Target,
+    #[serde(default)]
+    asset_id: Option<String>,
+}
+
+impl Checkpoint {
+    fn report(&self, context: &UploadContext<'_>) {
+        match serde_json::to_value(self) {
+            Ok(value) => (context.checkpoint)(value),
+            // Plain strings and numbers always serialise; nothing to report if they did not.
+            Err(e) => tracing::warn!(error = %e, "Flow Capture checkpoint not serialisable"),
+        }
+    }
+}
+
+/// The batch named `name` in `project`, when there is one (a dropped folder's second file goes
+/// into the batch its first file made).
+async fn batch_named(mx: &MoxionConnector, project: &str, name: &str) -> Result<Option<String>> {
+    let batches: Vec<MxBatch> = mx
+        .get(
+            "/get/batches",
+            json!({ "project_id": map::id_value(project), "sort_by": "NEWEST" }),
+        )
+        .await?;
+    Ok(batches
+        .into_iter()
+        .filter(|b| b.status.as_deref() != Some("DELETED"))
+        .find(|b| b.name.as_deref() == Some(name))
+        .and_then(|b| b.id))
+}
+
+async fn target_of(mx: &MoxionConnector, request: &UploadRequest) -> Result<Target> {
+    let (project, batch) = match NodeRef::parse(&request.destination)? {
         NodeRef::Batch(batch) => {
             let b: MxBatch = mx
                 .get("/get/batch", json!({ "id": map::id_value(&batch) }))
@@ -33,34 +94,156 @@ async fn target_of(mx: &MoxionConnector, destination: &RemoteId) -> Result<Targe
             let project = b.project_id.ok_or_else(|| {
                 ConnectorError::bad_response("Flow Capture batch without a project")
             })?;
-            Ok(Target::Batch { project, batch })
+            (project, Some(batch))
         }
-        NodeRef::Project(project) => Ok(Target::NewBatch {
+        NodeRef::Project(project) => (project, None),
+        _ => {
+            return Err(ConnectorError::new(
+                ErrorKind::Rejected,
+                "Flow Capture uploads go into a folder or a batch.",
+            ));
+        }
+    };
+    // Batches do not nest: a dropped folder becomes one batch named after its path.
+    if !request.subfolder.is_empty() {
+        let name = request.subfolder.join(" / ");
+        return Ok(match batch_named(mx, &project, &name).await? {
+            Some(batch) => Target::Batch { project, batch },
+            None => Target::NewBatch { project, name },
+        });
+    }
+    Ok(match batch {
+        Some(batch) => Target::Batch { project, batch },
+        None => Target::NewBatch {
             project,
             name: format!("Framenote {}", chrono::Utc::now().format("%Y-%m-%d %H:%M")),
-        }),
-        _ => Err(ConnectorError::new(
-            ErrorKind::Rejected,
-            "Flow Capture uploads go into a folder or a batch.",
-        )),
-    }
+        },
+    })
 }
 
-/// Uploads `request.path` and returns the version of the asset it became.
+/// Uploads `request.path` in one go and returns the version of the asset it became; any failure
+/// aborts the multipart upload (nothing keeps a checkpoint to resume it).
 pub async fn upload(
     mx: &MoxionConnector,
     request: &UploadRequest,
     progress: &(dyn Fn(u64) + Send + Sync),
 ) -> Result<Version> {
-    let target = target_of(mx, &request.destination).await?;
-    let project = match &target {
-        Target::Batch { project, .. } | Target::NewBatch { project, .. } => project.clone(),
+    let last = std::sync::Mutex::new(None::<Value>);
+    let keep = |value: Value| {
+        // A poisoned lock only means another thread panicked mid-assignment of an Option.
+        *last.lock().unwrap_or_else(|p| p.into_inner()) = Some(value);
     };
-    let filename = request.name.clone();
+    let context = UploadContext {
+        resume: None,
+        checkpoint: &keep,
+        progress,
+        bandwidth: None,
+    };
+    let result = upload_resumable(mx, request, &context).await;
+    // A permanent failure has aborted it already; a transient one left it for a resume that
+    // will not come.
+    if result.as_ref().is_err_and(|e| e.kind.is_transient()) {
+        let held = last.lock().unwrap_or_else(|p| p.into_inner()).take();
+        if let Some(checkpoint) = held {
+            if let Err(abort) = abandon(mx, &checkpoint).await {
+                tracing::warn!(error = %abort, "Flow Capture upload could not be aborted");
+            }
+        }
+    }
+    result
+}
+
+/// One attempt of a resumable upload (see the module documentation).
+pub async fn upload_resumable(
+    mx: &MoxionConnector,
+    request: &UploadRequest,
+    context: &UploadContext<'_>,
+) -> Result<Version> {
+    let size = tokio::fs::metadata(&request.path)
+        .await
+        .map_err(|e| ConnectorError::io(format!("reading {}", request.path.display()), &e))?
+        .len();
+    // A checkpoint of this same file (name and size) is continued; any other is of no use.
+    let resume = context
+        .resume
+        .and_then(|v| serde_json::from_value::<Checkpoint>(v.clone()).ok())
+        .filter(|c| c.name == request.name && c.size == size && c.part_size > 0);
+    (context.progress)(0);
+    let state = match resume {
+        Some(state) => state,
+        None => start(mx, request, size).await?,
+    };
+    state.report(context);
+    match send_parts_and_complete(mx, request, state.clone(), context).await {
+        Ok(version) => Ok(version),
+        // The storage forgot the multipart upload (expired, or aborted elsewhere): a new one.
+        Err(e) if e.kind == ErrorKind::NotFound && state.asset_id.is_none() => {
+            tracing::info!("Flow Capture multipart upload is gone; starting it again");
+            let fresh = start(mx, request, size).await?;
+            fresh.report(context);
+            finish_or_abort(mx, request, fresh, context).await
+        }
+        Err(e) => Err(abort_if_permanent(mx, &state, e).await),
+    }
+}
+
+async fn finish_or_abort(
+    mx: &MoxionConnector,
+    request: &UploadRequest,
+    state: Checkpoint,
+    context: &UploadContext<'_>,
+) -> Result<Version> {
+    match send_parts_and_complete(mx, request, state.clone(), context).await {
+        Ok(version) => Ok(version),
+        Err(e) => Err(abort_if_permanent(mx, &state, e).await),
+    }
+}
+
+/// Aborts the multipart upload when `error` means no later attempt can succeed; a transient
+/// error keeps it for the next attempt. Returns the error that stopped the upload.
+async fn abort_if_permanent(
+    mx: &MoxionConnector,
+    state: &Checkpoint,
+    error: ConnectorError,
+) -> ConnectorError {
+    if !error.kind.is_transient() && state.asset_id.is_none() {
+        if let Err(abort) = abort(mx, &state.key, &state.upload_id).await {
+            tracing::warn!(error = %abort, "Flow Capture upload could not be aborted");
+        }
+    }
+    error
+}
+
+async fn abort(mx: &MoxionConnector, key: &str, upload_id: &str) -> Result<()> {
+    mx.call(
+        "/upload/asset/abort",
+        json!({ "key": key, "upload_id": upload_id }),
+    )
+    .await
+    .map(|_| ())
+}
+
+/// Releases the multipart upload a checkpoint holds (the user cancelled the transfer).
+pub async fn abandon(mx: &MoxionConnector, checkpoint: &Value) -> Result<()> {
+    let Ok(state) = serde_json::from_value::<Checkpoint>(checkpoint.clone()) else {
+        return Ok(());
+    };
+    if state.asset_id.is_some() {
+        // Completed: the asset exists and is the user's to delete, not a transfer's to release.
+        return Ok(());
+    }
+    match abort(mx, &state.key, &state.upload_id).await {
+        Err(e) if e.kind == ErrorKind::NotFound => Ok(()),
+        other => other,
+    }
+}
+
+async fn start(mx: &MoxionConnector, request: &UploadRequest, size: u64) -> Result<Checkpoint> {
+    let target = target_of(mx, request).await?;
     let init = mx
         .call(
             "/upload/asset/init",
-            json!({ "filename": filename, "project_id": map::id_value(&project) }),
+            json!({ "filename": request.name, "project_id": map::id_value(target.project()) }),
         )
         .await?;
     let (Some(key), Some(upload_id)) = (
@@ -73,90 +256,91 @@ pub async fn upload(
             "Flow Capture /upload/asset/init: no key or upload_id",
         ));
     };
-    match send_parts_and_complete(mx, request, &target, &project, &key, &upload_id, progress).await
-    {
-        Ok(version) => Ok(version),
-        Err(error) => {
-            // Best effort: the error that matters is the one that stopped the upload.
-            if let Err(abort) = mx
-                .call(
-                    "/upload/asset/abort",
-                    json!({ "key": key, "upload_id": upload_id }),
-                )
-                .await
-            {
-                tracing::warn!(error = %abort, "Flow Capture upload could not be aborted");
-            }
-            Err(error)
-        }
-    }
+    Ok(Checkpoint {
+        key,
+        upload_id,
+        name: request.name.clone(),
+        size,
+        part_size: mx.config.upload_part_size.max(1) as u64,
+        etags: Vec::new(),
+        target,
+        asset_id: None,
+    })
 }
 
 async fn send_parts_and_complete(
     mx: &MoxionConnector,
     request: &UploadRequest,
-    target: &Target,
-    project: &str,
-    key: &str,
-    upload_id: &str,
-    progress: &(dyn Fn(u64) + Send + Sync),
+    mut state: Checkpoint,
+    context: &UploadContext<'_>,
 ) -> Result<Version> {
-    let mut file = tokio::fs::File::open(&request.path)
-        .await
-        .map_err(|e| ConnectorError::io(format!("opening {}", request.path.display()), &e))?;
-    let part_size = mx.config.upload_part_size.max(1);
-    let mut etags: Vec<String> = Vec::new();
-    let mut sent = 0u64;
-    let mut part_number = 1u32;
-    loop {
-        let mut buffer = Vec::with_capacity(part_size);
-        let read = (&mut file)
-            .take(part_size as u64)
-            .read_to_end(&mut buffer)
+    let size = state.size;
+    let part_size = state.part_size;
+    // An empty file is still one (empty) part.
+    let parts = size.div_ceil(part_size).max(1);
+    if state.asset_id.is_none() {
+        let mut file = tokio::fs::File::open(&request.path)
             .await
-            .map_err(|e| ConnectorError::io(format!("reading {}", request.path.display()), &e))?;
-        // An empty file is still one (empty) part; otherwise stop at the end.
-        if read == 0 && part_number > 1 {
-            break;
+            .map_err(|e| ConnectorError::io(format!("opening {}", request.path.display()), &e))?;
+        let kept = state.etags.len() as u64;
+        (context.progress)((kept * part_size).min(size));
+        for part_number in kept + 1..=parts {
+            let offset = (part_number - 1) * part_size;
+            let len = part_size.min(size - offset);
+            let mut buffer = vec![0u8; usize::try_from(len).unwrap_or(usize::MAX)];
+            file.seek(std::io::SeekFrom::Start(offset))
+                .await
+                .map_err(|e| {
+                    ConnectorError::io(format!("reading {}", request.path.display()), &e)
+                })?;
+            file.read_exact(&mut buffer).await.map_err(|e| {
+                ConnectorError::io(format!("reading {}", request.path.display()), &e)
+            })?;
+            if let Some(bandwidth) = context.bandwidth {
+                bandwidth.take(len).await;
+            }
+            let number = u32::try_from(part_number).map_err(|_| {
+                ConnectorError::new(ErrorKind::Rejected, "too many parts for Flow Capture")
+            })?;
+            let etag = send_part(mx, &state.key, &state.upload_id, number, buffer).await?;
+            state.etags.push(etag);
+            state.report(context);
+            (context.progress)(offset + len);
         }
-        let etag = send_part(mx, key, upload_id, part_number, buffer).await?;
-        etags.push(etag);
-        sent += read as u64;
-        progress(sent);
-        part_number += 1;
-        if read < part_size {
-            break;
+        let mut complete = json!({
+            "key": state.key,
+            "upload_id": state.upload_id,
+            "filename": request.name,
+            "etags": state.etags,
+            "project_id": map::id_value(state.target.project()),
+        });
+        match &state.target {
+            Target::Batch { batch, .. } => complete["batch_id"] = map::id_value(batch),
+            Target::NewBatch { name, .. } => complete["batch_name"] = json!(name),
         }
+        let done = mx.call("/upload/asset/complete", complete).await?;
+        let asset_id = done.get("asset_id").and_then(map::id_text).ok_or_else(|| {
+            ConnectorError::bad_response("Flow Capture /upload/asset/complete: no asset_id")
+        })?;
+        state.asset_id = Some(asset_id);
+        state.report(context);
     }
-    let mut complete = json!({
-        "key": key,
-        "upload_id": upload_id,
-        "filename": request.name,
-        "etags": etags,
-        "project_id": map::id_value(project),
-    });
-    match target {
-        Target::Batch { batch, .. } => complete["batch_id"] = map::id_value(batch),
-        Target::NewBatch { name, .. } => complete["batch_name"] = json!(name),
-    }
-    let done = mx.call("/upload/asset/complete", complete).await?;
-    let asset_id = done.get("asset_id").and_then(map::id_text).ok_or_else(|| {
-        ConnectorError::bad_response("Flow Capture /upload/asset/complete: no asset_id")
-    })?;
+    let asset_id = state.asset_id.clone().unwrap_or_default();
     let asset: MxAsset = mx
         .get("/get/asset", json!({ "id": map::id_value(&asset_id) }))
         .await?;
     let mut finish = json!({
-        "project_id": map::id_value(project),
-        "keys": [key],
+        "project_id": map::id_value(state.target.project()),
+        "keys": [state.key],
         "file_names": request.name,
     });
-    match (&asset.batch_id, target) {
+    match (&asset.batch_id, &state.target) {
         (Some(batch), _) => finish["batch_id"] = map::id_value(batch),
         (None, Target::Batch { batch, .. }) => finish["batch_id"] = map::id_value(batch),
         (None, Target::NewBatch { name, .. }) => finish["batch_name"] = json!(name),
     }
     mx.call("/complete/upload", finish).await?;
+    (context.progress)(size);
     let files: Vec<MxFile> = mx
         .get(
             "/get/asset/files",
