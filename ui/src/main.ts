@@ -13,7 +13,7 @@ async function main(target: HTMLElement): Promise<void> {
     return;
   }
   const [{ MockBackend }, { applyPreviewParams }] = await Promise.all([import('./lib/backend-mock'), import('./preview')]);
-  const backend = new MockBackend();
+  const backend = new MockBackend({ bridgeHtmlDrops: true });
   const session = new Session(backend);
   mount(App, { target, props: { backend, session } });
   // Let the app open its first clip, then apply any preview state from the URL.

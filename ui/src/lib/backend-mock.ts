@@ -1242,7 +1242,7 @@ export class MockBackend implements Backend {
       if (seen.has(path)) continue;
       seen.add(path);
       if (!isAbsolutePath(path)) {
-        files.push({ path, name: baseName(path) || path, size: 0, subfolder: [], versionHint: null, rejected: 'Not a full path: start it at / (or a drive letter).' });
+        files.push({ path, name: path, size: 0, subfolder: [], versionHint: null, rejected: 'Not a full path: start it at / (or a drive letter).' });
         continue;
       }
       const inside = this.walk(path);

@@ -194,6 +194,12 @@ export function planTotals(plan: UploadPlan): PlanTotals {
   return { accepted, rejected, acceptedBytes, canSend, sendLabel, summary };
 }
 
+/** The dialog's rows: what will be sent first, then what will not (each group in the backend's order). */
+export function orderedPlanFiles(plan: UploadPlan): UploadPlan['files'] {
+  if (plan.rejected !== null) return plan.files;
+  return [...plan.files.filter((f) => f.rejected === null), ...plan.files.filter((f) => f.rejected !== null)];
+}
+
 /**
  * Paths typed or pasted one per line: trims, drops blanks and duplicates, unwraps quotes that
  * file managers add, and turns `file://` URIs (what a paste from a file manager often is) into

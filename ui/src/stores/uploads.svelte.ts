@@ -69,6 +69,7 @@ export class UploadsStore {
   watchFolders = $state<WatchFolder[]>([]);
   panelOpen = $state(false);
   panelTab = $state<PanelTab>('transfers');
+  settingsOpen = $state(false);
   drag = $state<DragState | null>(null);
   dialog = $state<UploadDialogState | null>(null);
 
