@@ -121,7 +121,7 @@ async function applyUploadParams(s: Session, mock: MockBackend, p: URLSearchPara
       const plan = await mock.planUpload(DEMO_DROP, sel);
       if (plan.rejected === null) await mock.queueUpload(plan, null);
     }
-    mock.simulateWatchedFile('watch-1', 'HL_101_sh140_comp_v001.mov', 640_000_000);
+    mock.simulateWatchedFile('watch-demo-1', 'HL_101_sh140_comp_v001.mov', 640_000_000);
     await wait(30);
     const last = s.uploads.sorted.find((t) => t.state === 'queued');
     if (last) await s.uploads.pause(last.id);

@@ -585,7 +585,7 @@ export class MockBackend implements Backend {
     this.data = demoData();
     this.watchFolders = [
       {
-        id: 'watch-1',
+        id: 'watch-demo-1',
         path: `${MOCK_HOME}/renders/HL_101`,
         destination: { accountId: 'kitsu-1', nodeId: 'p1/e01/comp' },
         destinationLabel: this.destinationLabel({ accountId: 'kitsu-1', nodeId: 'p1/e01/comp' }),
@@ -596,7 +596,7 @@ export class MockBackend implements Backend {
         problem: null,
       },
       {
-        id: 'watch-2',
+        id: 'watch-demo-2',
         path: '/mnt/raid/deliveries/promo',
         destination: { accountId: DEMO_ACCOUNT_ID, nodeId: 'demo/seq020' },
         destinationLabel: this.destinationLabel({ accountId: DEMO_ACCOUNT_ID, nodeId: 'demo/seq020' }),
@@ -1401,8 +1401,11 @@ export class MockBackend implements Backend {
     const acc = this.account(t.accountId);
     const dot = t.name.lastIndexOf('.');
     const stem = dot > 0 ? t.name.slice(0, dot) : t.name;
-    const base = stem.replace(/[_\-. ][vV]\d{1,6}(?=$|[_\-. ])/g, '').replace(/_comp$/, '') || stem;
-    const existing = acc.assets.find((a) => a.summary.nodeId === t.nodeId && (a.summary.name === base || a.summary.name === stem));
+    const base = stem.replace(/[_\-. ][vV]\d{1,6}(?=$|[_\-. ])/g, '') || stem;
+    // Artists name renders after the shot and the task ("sh100_comp_v005"): the shot's asset counts too.
+    const names = [stem, base, base.replace(/_(comp|anim|lighting|fx)$/, '')];
+    const inNode = acc.assets.filter((a) => a.summary.nodeId === t.nodeId);
+    const existing = names.map((n) => inNode.find((a) => a.summary.name === n)).find((a) => a !== undefined);
     if (existing) {
       const s = existing.summary;
       const top = Math.max(...s.versions.map((v) => v.number));
