@@ -276,7 +276,7 @@ describe('uploads store', () => {
     expect(s.uploads.drag).toBeNull();
   });
 
-  it('plans a drop on a row, sends the accepted files with the comment, and opens the panel', async () => {
+  it('plans a drop on a row, sends the accepted files, and opens the panel', async () => {
     const row = document.createElement('div');
     row.setAttribute('data-account-id', 'local');
     row.setAttribute('data-node-id', 'demo/seq020');
