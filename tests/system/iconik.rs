@@ -436,7 +436,7 @@ async fn iconik_conformance() {
     );
 }
 
-async fn signed_in(base: &str) -> Arc<IconikConnector> {
+pub(crate) async fn signed_in(base: &str) -> Arc<IconikConnector> {
     let c = connector_to(base);
     c.authenticate(&user(ANA)).await.expect("sign in");
     c

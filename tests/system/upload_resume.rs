@@ -42,6 +42,28 @@ pub(crate) async fn attempt(
     stop_after: Option<&(dyn Fn(&Value) -> bool + Send + Sync)>,
     bandwidth: Option<&Bandwidth>,
 ) -> Attempt {
+    run(connector, request, resume, stop_after, None, bandwidth).await
+}
+
+/// Like [`attempt`], but stopped once `bytes` have been reported sent (mid-body for a streamed
+/// upload).
+pub(crate) async fn attempt_until_sent(
+    connector: &dyn Connector,
+    request: &UploadRequest,
+    resume: Option<&Value>,
+    bytes: u64,
+) -> Attempt {
+    run(connector, request, resume, None, Some(bytes), None).await
+}
+
+async fn run(
+    connector: &dyn Connector,
+    request: &UploadRequest,
+    resume: Option<&Value>,
+    stop_after: Option<&(dyn Fn(&Value) -> bool + Send + Sync)>,
+    stop_at_bytes: Option<u64>,
+    bandwidth: Option<&Bandwidth>,
+) -> Attempt {
     let checkpoints = Mutex::new(Vec::new());
     let progress = Mutex::new(Vec::new());
     let stop = Notify::new();
@@ -53,7 +75,12 @@ pub(crate) async fn attempt(
             stop.notify_one();
         }
     };
-    let report = |n: u64| progress.lock().expect("progress").push(n);
+    let report = |n: u64| {
+        progress.lock().expect("progress").push(n);
+        if stop_at_bytes.is_some_and(|at| n >= at) {
+            stop.notify_one();
+        }
+    };
     let context = UploadContext {
         resume,
         checkpoint: &record,
@@ -443,5 +470,167 @@ mod moxion {
         assert_eq!(day.len(), 1, "{nodes:?}");
         let assets = c.list_assets(&day[0].id).await.expect("assets");
         assert_eq!(assets.len(), 2, "{assets:?}");
+    }
+}
+
+mod iconik {
+    use super::*;
+    use crate::iconik::{signed_in, start};
+
+    const SIZE: usize = 3 * 1024 * 1024 + 4321;
+
+    async fn held(base: &str) -> Value {
+        get_json(&format!("{base}/__test__/uploads"), None).await
+    }
+
+    async fn blob(base: &str, file: &str) -> Vec<u8> {
+        reqwest::get(format!("{base}/__test__/blob/{file}"))
+            .await
+            .expect("GET")
+            .bytes()
+            .await
+            .expect("bytes")
+            .to_vec()
+    }
+
+    /// The file records of assets titled `name`, and how many such assets there are.
+    fn records<'a>(now: &'a Value, name: &str) -> (usize, Vec<&'a Value>) {
+        let assets: Vec<&str> = now["assets"]
+            .as_array()
+            .expect("assets")
+            .iter()
+            .filter(|a| a["title"] == name)
+            .filter_map(|a| a["id"].as_str())
+            .collect();
+        let files = now["files"]
+            .as_array()
+            .expect("files")
+            .iter()
+            .filter(|f| f["asset_id"].as_str().is_some_and(|a| assets.contains(&a)))
+            .collect();
+        (assets.len(), files)
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn iconik_gcs_session_resumes_from_what_storage_holds() {
+        let running = start(&[]).expect("iconik server");
+        let base = running.server.url.clone();
+        let c = signed_in(&base).await;
+        let dir = tempfile::tempdir().expect("dir");
+        let path = dir.path().join("resume.mov");
+        let original = payload(SIZE);
+        std::fs::write(&path, &original).expect("file");
+        let req = request(&path, "collection:c-show", "resume.mov");
+
+        let first = attempt_until_sent(c.as_ref(), &req, None, SIZE as u64 / 2).await;
+        assert!(first.outcome.is_none(), "the first attempt was to be cut");
+        let checkpoint = first.last_checkpoint().expect("checkpoint");
+        assert!(checkpoint["session_url"].is_string(), "{checkpoint}");
+        // As after a crash: the storage notices the connection is gone.
+        tokio::time::sleep(Duration::from_millis(300)).await;
+        let before = held(&base).await;
+        let (_, files) = records(&before, "resume.mov");
+        let persisted = files[0]["persisted"].as_u64().unwrap_or(0);
+        assert!(
+            persisted > 0,
+            "the storage kept nothing of the first attempt: {before}"
+        );
+
+        let second = attempt(c.as_ref(), &req, Some(&checkpoint), None, None).await;
+        let version = second.outcome.expect("finished").expect("resumed upload");
+        assert!(
+            second.progress.contains(&persisted),
+            "progress resumes at what the storage holds ({persisted}): {:?}",
+            &second.progress[..second.progress.len().min(4)]
+        );
+        let after = held(&base).await;
+        let (assets, files) = records(&after, "resume.mov");
+        assert_eq!(assets, 1, "one asset: {after}");
+        assert_eq!(files.len(), 1, "one file record: {after}");
+        let file = files[0];
+        assert_eq!(file["complete"], true);
+        assert_eq!(file["status"], "CLOSED");
+        assert_eq!(file["asset_id"], version.asset.as_str());
+        assert_eq!(
+            file["bytes_received"].as_u64(),
+            Some(SIZE as u64),
+            "every byte reached the storage exactly once"
+        );
+        assert!(blob(&base, file["id"].as_str().unwrap_or_default()).await == original);
+        eprintln!(
+            "iconik resume: {persisted} of {SIZE} bytes kept by the session; {} PUTs in all",
+            file["puts"]
+        );
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn iconik_dead_session_gets_a_new_file_record_not_a_second_asset() {
+        let running = start(&[]).expect("iconik server");
+        let base = running.server.url.clone();
+        let c = signed_in(&base).await;
+        let dir = tempfile::tempdir().expect("dir");
+        let path = dir.path().join("dead.mov");
+        let original = payload(SIZE);
+        std::fs::write(&path, &original).expect("file");
+        let mut req = request(&path, "collection:c-show", "dead.mov");
+        req.subfolder = vec!["Turnover".into(), "reel 2".into()];
+
+        let first = attempt_until_sent(c.as_ref(), &req, None, SIZE as u64 / 3).await;
+        let checkpoint = first.last_checkpoint().expect("checkpoint");
+        tokio::time::sleep(Duration::from_millis(200)).await;
+        reqwest::Client::new()
+            .post(format!("{base}/__test__/kill_sessions"))
+            .send()
+            .await
+            .expect("kill sessions");
+        let second = attempt(c.as_ref(), &req, Some(&checkpoint), None, None).await;
+        let version = second.outcome.expect("finished").expect("restarted file");
+        let after = held(&base).await;
+        let (assets, files) = records(&after, "dead.mov");
+        assert_eq!(assets, 1, "{after}");
+        assert_eq!(files.len(), 1, "the dead record was replaced: {after}");
+        assert_eq!(files[0]["complete"], true);
+        assert!(blob(&base, files[0]["id"].as_str().unwrap_or_default()).await == original);
+        // The asset sits in the dropped folders, made under the destination.
+        let turnover = c
+            .list_nodes(Some(&RemoteId::new("collection:c-show")))
+            .await
+            .expect("children");
+        let turnover: Vec<_> = turnover.iter().filter(|n| n.name == "Turnover").collect();
+        assert_eq!(turnover.len(), 1);
+        let reel = c.list_nodes(Some(&turnover[0].id)).await.expect("reel");
+        assert_eq!(reel.len(), 1);
+        assert_eq!(reel[0].name, "reel 2");
+        let assets = c.list_assets(&reel[0].id).await.expect("assets");
+        assert!(assets.iter().any(|a| a.id == version.asset), "{assets:?}");
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn iconik_streamed_body_follows_the_bandwidth_limit() {
+        let running = start(&[]).expect("iconik server");
+        let c = signed_in(&running.server.url).await;
+        let dir = tempfile::tempdir().expect("dir");
+        let path = dir.path().join("slow.mov");
+        let size = 2 * 1024 * 1024;
+        std::fs::write(&path, payload(size)).expect("file");
+        let limit = 1024 * 1024u64;
+        let bandwidth = Bandwidth::new(Some(limit));
+        let started = Instant::now();
+        let done = attempt(
+            c.as_ref(),
+            &request(&path, "collection:c-show", "slow.mov"),
+            None,
+            None,
+            Some(&bandwidth),
+        )
+        .await;
+        done.outcome.expect("finished").expect("upload");
+        let took = started.elapsed();
+        let expected = Duration::from_secs_f64(size as f64 / limit as f64);
+        eprintln!("iconik at {limit} B/s: {size} bytes in {took:?} (expected about {expected:?})");
+        assert!(
+            took >= expected.mul_f64(0.7),
+            "{took:?} is faster than the limit allows ({expected:?})"
+        );
     }
 }

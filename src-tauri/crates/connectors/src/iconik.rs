@@ -26,7 +26,7 @@ use async_trait::async_trait;
 use framenote_core::{
     Asset, Capabilities, Drawing, FrameSpan, Node, NoteStatus, Platform, RemoteId, Version,
 };
-use reqwest::header::{CONTENT_LENGTH, CONTENT_TYPE, HeaderMap, HeaderValue, LOCATION};
+use reqwest::header::{CONTENT_LENGTH, HeaderMap, HeaderValue};
 use reqwest::{Method, Response};
 use serde::de::DeserializeOwned;
 use serde_json::{Value, json};
@@ -35,14 +35,14 @@ use tokio::time::Instant;
 
 use self::mapping::{NodeRef, asset_to_core, collection_node, project_node};
 use self::model::{
-    Created, DownloadUrl, FileRecord, IconikAsset, LoginResponse, Page, Project, Proxy, Segment,
-    SimpleLogin, Storage, TokenResponse, User,
+    DownloadUrl, IconikAsset, LoginResponse, Page, Project, Proxy, Segment, SimpleLogin,
+    TokenResponse, User,
 };
 use self::transport::{Length, RateGate};
 use crate::http::{HttpClient, HttpConfig, Retry, decode_json};
 use crate::{
     Connector, ConnectorError, Credentials, ErrorKind, MediaSource, NewNote, RemoteNote, Result,
-    Session, UploadRequest,
+    Session, UploadContext, UploadRequest,
 };
 
 /// Where and how to reach iconik.
@@ -589,96 +589,6 @@ impl IconikConnector {
             .into_iter()
             .find(|s| s.external_id.as_deref() == Some(client_id)))
     }
-
-    /// Puts the bytes where the storage wants them. No iconik headers go to storage hosts.
-    async fn put_to_storage(
-        &self,
-        file: &FileRecord,
-        request: &UploadRequest,
-        size: u64,
-        progress: &(dyn Fn(u64) + Send + Sync),
-    ) -> Result<()> {
-        let target = file
-            .upload_url
-            .as_deref()
-            .filter(|u| !u.is_empty())
-            .ok_or_else(|| {
-                ConnectorError::new(
-                    ErrorKind::Server,
-                    "iconik's storage gave no upload URL; try again",
-                )
-            })?;
-        let method = file.storage_method.as_deref().unwrap_or("S3");
-        let (url, extra): (String, Option<(&str, &str)>) = match method {
-            "GCS" => {
-                // A resumable session: POST with `x-goog-resumable: start`, PUT to `Location`.
-                let resp = transport::send(
-                    &self.gate,
-                    &self.http,
-                    Retry::Idempotent,
-                    Length::Call,
-                    &|_| {},
-                    |c| {
-                        c.post(target)
-                            .header("x-goog-resumable", "start")
-                            .header(CONTENT_LENGTH, 0)
-                    },
-                )
-                .await?;
-                let loc = resp
-                    .headers()
-                    .get(LOCATION)
-                    .and_then(|v| v.to_str().ok())
-                    .ok_or_else(|| bad_response("upload session", "no Location header"))?;
-                (loc.to_owned(), None)
-            }
-            "AZURE" => (target.to_owned(), Some(("x-ms-blob-type", "BlockBlob"))),
-            "S3" | "B2" | "FILE" => (target.to_owned(), None),
-            other => {
-                return Err(ConnectorError::unsupported(format!(
-                    "uploads to {other} storage are not supported by Framenote"
-                )));
-            }
-        };
-        // The body is a stream that can be read once, so each attempt opens the file anew and
-        // the helper's retry loop (which rebuilds requests) is not used for it.
-        let attempts = self.config.http.max_attempts.max(1);
-        let mut attempt = 0;
-        loop {
-            attempt += 1;
-            let (body, rx) = upload::file_body(&request.path, 0, size).await?;
-            let mut rb = self
-                .http
-                .client()
-                .put(&url)
-                .header(CONTENT_TYPE, "application/octet-stream")
-                .header(CONTENT_LENGTH, size)
-                .body(body);
-            if let Some((k, v)) = extra {
-                rb = rb.header(k, v);
-            }
-            self.gate.wait().await;
-            let what = format!("PUT {}", transport::redact_url(&url));
-            let outcome = match upload::drive(rb.send(), rx, 0, progress).await {
-                Ok(resp) if resp.status().is_success() => return Ok(()),
-                Ok(resp) => crate::http::error_from_response(&what, resp).await,
-                Err(e) => crate::http::classify_transport(&what, &e),
-            };
-            if !outcome.kind.is_transient()
-                || outcome.kind == ErrorKind::Unauthorized
-                || attempt >= attempts
-            {
-                return Err(outcome);
-            }
-            tracing::debug!(attempt, kind = ?outcome.kind, "storage upload failed; sending again");
-            tokio::time::sleep(
-                outcome
-                    .retry_after
-                    .unwrap_or(self.config.http.base_backoff * attempt),
-            )
-            .await;
-        }
-    }
 }
 
 #[async_trait]
@@ -1120,93 +1030,25 @@ impl Connector for IconikConnector {
         request: &UploadRequest,
         progress: &(dyn Fn(u64) + Send + Sync),
     ) -> Result<Version> {
-        let size = tokio::fs::metadata(&request.path)
-            .await
-            .map_err(|e| upload::io_error(&request.path, &e))?
-            .len();
-        let collection = self.collection_of(&request.destination).await?;
-        let auth = self.current_auth()?;
-        // 1. The asset, placed in the collection.
-        let asset: IconikAsset = self
-            .json(
-                &Call::with_body(
-                    Method::POST,
-                    self.url("assets", "v1/assets/"),
-                    json!({"title": request.name, "type": "ASSET", "status": "ACTIVE",
-                           "is_online": true, "collection_id": collection}),
-                )
-                .query("assign_to_collection", "true"),
-            )
-            .await?;
-        let version_id = asset
-            .default_version_id
-            .clone()
-            .or_else(|| asset.versions.last().map(|v| v.id.clone()));
-        // 2. The storage iconik picks for original files.
-        let storage: Storage = self
-            .json(&Call::get(self.url("files", "v1/storages/matching/FILES/")))
-            .await?;
-        let method = storage.method.clone().unwrap_or_else(|| "S3".into());
-        // 3. The ORIGINAL format, 4. its file set, 5. the file record with its upload URL.
-        let mut format_body = json!({"name": "ORIGINAL",
-            "metadata": [{"internet_media_type": mime_for(&request.name)}],
-            "storage_methods": [method], "user_id": auth.user_id});
-        let mut fileset_body = json!({"storage_id": storage.id, "base_dir": "/", "name": request.name,
-            "component_ids": []});
-        if let Some(v) = &version_id {
-            format_body["version_id"] = json!(v);
-            fileset_body["version_id"] = json!(v);
-        }
-        let files = |path: &str| self.url("files", &format!("v1/assets/{}/{path}", asset.id));
-        let format: Created = self
-            .json(&Call::with_body(
-                Method::POST,
-                files("formats/"),
-                format_body,
-            ))
-            .await?;
-        fileset_body["format_id"] = json!(format.id);
-        let file_set: Created = self
-            .json(&Call::with_body(
-                Method::POST,
-                files("file_sets/"),
-                fileset_body,
-            ))
-            .await?;
-        let file: FileRecord = self
-            .json(&Call::with_body(
-                Method::POST,
-                files("files/"),
-                json!({"original_name": request.name, "directory_path": "", "type": "FILE", "size": size,
-                       "format_id": format.id, "file_set_id": file_set.id, "storage_id": storage.id}),
-            ))
-            .await?;
-        progress(0);
-        // 6. The bytes, straight to storage.
-        self.put_to_storage(&file, request, size, progress).await?;
-        // 7. Close the file so iconik uses it; 8. ask for the proxy and keyframes.
-        self.call(&Call::with_body(
-            Method::PATCH,
-            files(&format!("files/{}/", file.id)),
-            json!({"status": "CLOSED", "progress_processed": 100}),
-        ))
-        .await?;
-        let mut transcode = Call::with_body(
-            Method::POST,
-            files(&format!("files/{}/keyframes/", file.id)),
-            json!({}),
-        );
-        transcode.retry = Retry::Idempotent; // asking twice for a transcode is harmless
-        self.call(&transcode).await?;
-        progress(size);
-        // Until iconik has transcoded, the version's frame facts are the fallback ones; the next
-        // sync reads the proxy's.
-        let fresh = self.asset(&asset.id).await?;
-        fresh
-            .versions
-            .into_iter()
-            .find(|v| version_id.as_deref().is_none_or(|id| v.id.as_str() == id))
-            .ok_or_else(|| bad_response("uploaded asset", "no version"))
+        let context = UploadContext {
+            resume: None,
+            checkpoint: &|_| {},
+            progress,
+            bandwidth: None,
+        };
+        upload::resumable::upload(self, request, &context).await
+    }
+
+    async fn upload_resumable(
+        &self,
+        request: &UploadRequest,
+        context: &UploadContext<'_>,
+    ) -> Result<Version> {
+        upload::resumable::upload(self, request, context).await
+    }
+
+    async fn abandon_upload(&self, checkpoint: &Value) -> Result<()> {
+        upload::resumable::abandon(self, checkpoint).await
     }
 }
 
