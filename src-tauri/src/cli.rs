@@ -28,8 +28,25 @@ use serde_json::json;
 
 /// Subcommand names, so the shell can tell `framenote sync` from `framenote --some-gui-flag`.
 pub const COMMANDS: &[&str] = &[
-    "login", "logout", "accounts", "sync", "ls", "pin", "unpin", "note", "resolve", "notes",
-    "push", "retry", "discard", "export", "status", "help",
+    "login",
+    "logout",
+    "accounts",
+    "sync",
+    "ls",
+    "pin",
+    "unpin",
+    "note",
+    "resolve",
+    "notes",
+    "push",
+    "retry",
+    "discard",
+    "export",
+    "status",
+    "upload",
+    "transfers",
+    "watch",
+    "help",
 ];
 
 /// Whether `args` (without the program name) ask for the CLI.
@@ -95,6 +112,105 @@ enum Command {
     Export(ExportArgs),
     /// Outbox and offline summary.
     Status(AccountArg),
+    /// Upload files or folders to a node (a folder, a task, a batch) and wait until sent.
+    Upload(UploadArgs),
+    /// The upload queue: list, run, pause, resume, cancel, retry, clear, settings.
+    Transfers(TransfersArgs),
+    /// Watch folders: add, list, remove, run.
+    Watch(WatchArgs),
+}
+
+#[derive(Args, Debug)]
+struct UploadArgs {
+    #[command(flatten)]
+    account: AccountArg,
+    /// The destination node id (see `ls`).
+    #[arg(long)]
+    to: String,
+    /// A comment sent with each file where the platform takes one (Kitsu).
+    #[arg(long)]
+    comment: Option<String>,
+    /// Do not read version numbers from file names.
+    #[arg(long)]
+    no_versions: bool,
+    /// Queue only; the app (or `transfers run`) sends them.
+    #[arg(long)]
+    no_wait: bool,
+    /// Files or folders.
+    #[arg(required = true)]
+    paths: Vec<PathBuf>,
+}
+
+#[derive(Args, Debug)]
+struct TransfersArgs {
+    #[command(subcommand)]
+    action: Option<TransfersAction>,
+}
+
+#[derive(Subcommand, Debug)]
+enum TransfersAction {
+    /// Every transfer (the default).
+    List,
+    /// Send what is queued (resuming interrupted uploads) and wait until nothing is due.
+    Run,
+    /// Hold a transfer.
+    Pause { id: i64 },
+    /// Let a paused transfer go on.
+    Resume { id: i64 },
+    /// Give a transfer up (releases its parts on the platform).
+    Cancel { id: i64 },
+    /// Try a failed transfer again.
+    Retry { id: i64 },
+    /// Forget finished transfers.
+    Clear,
+    /// Show or change the upload settings.
+    Settings {
+        /// Uploads at once (1..8).
+        #[arg(long)]
+        concurrency: Option<u32>,
+        /// Bandwidth limit for all uploads, bytes per second (0 = unlimited).
+        #[arg(long)]
+        bandwidth: Option<u64>,
+    },
+}
+
+#[derive(Args, Debug)]
+struct WatchArgs {
+    #[command(subcommand)]
+    action: WatchAction,
+}
+
+#[derive(Subcommand, Debug)]
+enum WatchAction {
+    /// Watch a folder: new files are uploaded to the node once complete.
+    Add {
+        /// The folder.
+        path: PathBuf,
+        #[command(flatten)]
+        account: AccountArg,
+        /// The destination node id.
+        #[arg(long)]
+        to: String,
+        /// A comment sent with each file where the platform takes one.
+        #[arg(long)]
+        comment: Option<String>,
+        /// Do not read version numbers from file names.
+        #[arg(long)]
+        no_versions: bool,
+    },
+    /// The watch folders.
+    List,
+    /// Stop watching a folder (its queued uploads stay).
+    Remove { id: i64 },
+    /// Watch and upload until stopped (or for `--for-secs`).
+    Run {
+        /// How long a file must stay unchanged before it is sent, in milliseconds.
+        #[arg(long, default_value_t = 5000)]
+        settle_ms: u64,
+        /// Stop after this many seconds.
+        #[arg(long)]
+        for_secs: Option<u64>,
+    },
 }
 
 #[derive(Args, Debug)]
@@ -356,7 +472,7 @@ async fn execute(cli: Cli, probe: Probe) -> CliResult<()> {
     {
         config.retry_base = Duration::from_millis(ms);
     }
-    let engine = SyncEngine::open(&data_dir, standard_factory(probe), config).await?;
+    let engine = Arc::new(SyncEngine::open(&data_dir, standard_factory(probe), config).await?);
     let out = Output { json: cli.json };
     match cli.command {
         Command::Login(args) => login(&engine, &out, args).await,
@@ -424,7 +540,228 @@ async fn execute(cli: Cli, probe: Probe) -> CliResult<()> {
         }
         Command::Export(args) => export(&engine, &out, args).await,
         Command::Status(args) => status(&engine, &out, args).await,
+        Command::Upload(args) => upload(&engine, &out, args).await,
+        Command::Transfers(args) => transfers(&engine, &out, args).await,
+        Command::Watch(args) => watch(&engine, &out, args).await,
     }
+}
+
+async fn upload(engine: &Arc<SyncEngine>, out: &Output, args: UploadArgs) -> CliResult<()> {
+    let account = pick_account(engine, &args.account).await?;
+    let paths: Vec<PathBuf> = args
+        .paths
+        .iter()
+        .map(|p| std::path::absolute(p).unwrap_or_else(|_| p.clone()))
+        .collect();
+    let plan = engine
+        .plan_upload(&paths, &account, &RemoteId(args.to), !args.no_versions)
+        .await?;
+    for file in &plan.files {
+        if let Some(why) = file.rejected.as_ref().or(plan.rejected.as_ref()) {
+            eprintln!("not sent: {}: {why}", file.path.display());
+        }
+    }
+    let queued = engine
+        .queue_upload(&plan, args.comment.as_deref(), None)
+        .await?;
+    if args.no_wait {
+        out.line(
+            &format!(
+                "{} file(s) queued for {}",
+                queued.len(),
+                plan.destination_label
+            ),
+            json!({"queued": queued, "plan": plan}),
+        );
+        return Ok(());
+    }
+    let ids: Vec<i64> = queued.iter().map(|t| t.id).collect();
+    run_queue(engine, out.json).await?;
+    let mut results = Vec::new();
+    for id in ids {
+        results.push(engine.cache().transfer(id).await?);
+    }
+    let sent = results
+        .iter()
+        .filter(|t| t.state == framenote_cache::TransferState::Done)
+        .count();
+    out.line(
+        &format!(
+            "{sent} of {} file(s) sent to {}",
+            results.len(),
+            plan.destination_label
+        ),
+        json!({"transfers": results, "plan": plan}),
+    );
+    if sent < results.len() {
+        return Err(CliError::Partial(format!(
+            "{} file(s) not sent; see `transfers`",
+            results.len() - sent
+        )));
+    }
+    Ok(())
+}
+
+/// Runs the data folder's upload queue until nothing is due, printing progress on a terminal.
+async fn run_queue(engine: &Arc<SyncEngine>, json: bool) -> CliResult<()> {
+    let progress = spawn_progress(engine, json);
+    let queue = framenote_sync::TransferQueue::start(engine.clone()).await?;
+    let result = tokio::select! {
+        r = queue.wait_idle() => r.map_err(CliError::from),
+        _ = tokio::signal::ctrl_c() => Err(CliError::Partial("stopped; `transfers run` resumes".into())),
+    };
+    drop(queue);
+    progress.abort();
+    result
+}
+
+async fn transfers(engine: &Arc<SyncEngine>, out: &Output, args: TransfersArgs) -> CliResult<()> {
+    let action = args.action.unwrap_or(TransfersAction::List);
+    match action {
+        TransfersAction::List => {}
+        TransfersAction::Run => run_queue(engine, out.json).await?,
+        TransfersAction::Pause { id } => engine.pause_transfer(id).await?,
+        TransfersAction::Resume { id } => engine.resume_transfer(id).await?,
+        TransfersAction::Cancel { id } => engine.cancel_transfer(id).await?,
+        TransfersAction::Retry { id } => engine.retry_transfer(id).await?,
+        TransfersAction::Clear => {
+            engine.clear_finished_transfers().await?;
+        }
+        TransfersAction::Settings {
+            concurrency,
+            bandwidth,
+        } => {
+            let mut settings = engine.upload_settings().await?;
+            if let Some(c) = concurrency {
+                settings.concurrency = c;
+            }
+            if let Some(b) = bandwidth {
+                settings.bandwidth_limit = (b > 0).then_some(b);
+            }
+            let settings = engine.set_upload_settings(settings).await?;
+            out.line(
+                &format!(
+                    "{} upload(s) at once; bandwidth {}",
+                    settings.concurrency,
+                    settings
+                        .bandwidth_limit
+                        .map_or("unlimited".to_string(), |b| format!("{b} bytes/s"))
+                ),
+                json!({"settings": settings}),
+            );
+            return Ok(());
+        }
+    }
+    let list = engine.cache().list_transfers().await?;
+    if out.json {
+        println!("{}", json!({"transfers": list}));
+    } else {
+        for t in &list {
+            println!(
+                "#{} {:<9} {:>3}% {} → {}{}",
+                t.id,
+                t.state.key(),
+                if t.size == 0 {
+                    100
+                } else {
+                    t.bytes_done * 100 / t.size
+                },
+                t.name,
+                t.destination_label,
+                t.error
+                    .as_deref()
+                    .map(|e| format!(" ({e})"))
+                    .unwrap_or_default()
+            );
+        }
+    }
+    Ok(())
+}
+
+async fn watch(engine: &Arc<SyncEngine>, out: &Output, args: WatchArgs) -> CliResult<()> {
+    match args.action {
+        WatchAction::Add {
+            path,
+            account,
+            to,
+            comment,
+            no_versions,
+        } => {
+            let account = pick_account(engine, &account).await?;
+            let path = std::path::absolute(&path).unwrap_or(path);
+            let folder = engine
+                .add_watch_folder(
+                    &path,
+                    &account,
+                    &RemoteId(to),
+                    !no_versions,
+                    comment.as_deref(),
+                )
+                .await?;
+            out.line(
+                &format!(
+                    "watching {} → {} (#{})",
+                    folder.path, folder.destination_label, folder.id
+                ),
+                json!({"watch_folder": folder}),
+            );
+        }
+        WatchAction::List => {
+            let folders = engine.cache().list_watch_folders().await?;
+            if out.json {
+                println!("{}", json!({"watch_folders": folders}));
+            } else {
+                for f in &folders {
+                    println!(
+                        "#{} {} → {} ({} sent{})",
+                        f.id,
+                        f.path,
+                        f.destination_label,
+                        f.files_sent,
+                        if f.enabled { "" } else { ", off" }
+                    );
+                }
+            }
+        }
+        WatchAction::Remove { id } => {
+            engine.cache().remove_watch_folder(id).await?;
+            out.line(
+                &format!("watch folder #{id} removed"),
+                json!({"removed": id}),
+            );
+        }
+        WatchAction::Run {
+            settle_ms,
+            for_secs,
+        } => {
+            let progress = spawn_progress(engine, out.json);
+            let queue = framenote_sync::TransferQueue::start(engine.clone()).await?;
+            let watcher = framenote_sync::WatchService::start(
+                engine.clone(),
+                framenote_sync::WatchOptions {
+                    settle: Duration::from_millis(settle_ms),
+                    ..Default::default()
+                },
+            );
+            let until = async {
+                match for_secs {
+                    Some(secs) => tokio::time::sleep(Duration::from_secs(secs)).await,
+                    None => std::future::pending::<()>().await,
+                }
+            };
+            tokio::select! {
+                _ = until => {}
+                _ = tokio::signal::ctrl_c() => {}
+            }
+            drop(watcher);
+            // Let what is sending finish before leaving; the rest resumes next time.
+            let _ = tokio::time::timeout(Duration::from_secs(600), queue.wait_idle()).await;
+            drop(queue);
+            progress.abort();
+            out.line("stopped watching", json!({"stopped": true}));
+        }
+    }
+    Ok(())
 }
 
 /// Prints either a human line or a JSON value.
@@ -668,7 +1005,22 @@ fn spawn_progress(engine: &SyncEngine, json: bool) -> tokio::task::JoinHandle<()
                     )
                 }
                 SyncEvent::LoginRequired { message, .. } => format!("sign-in required: {message}"),
-                SyncEvent::Finished { .. } => continue,
+                SyncEvent::Transfer(update) => {
+                    let t = &update.record;
+                    format!(
+                        "upload #{} {}: {}/{} bytes {}{}",
+                        t.id,
+                        t.name,
+                        t.bytes_done,
+                        t.size,
+                        t.state.key(),
+                        update
+                            .speed
+                            .map(|s| format!(" at {:.1} MB/s", s / 1e6))
+                            .unwrap_or_default()
+                    )
+                }
+                SyncEvent::Finished { .. } | SyncEvent::WatchFolder { .. } => continue,
             };
             let mut err = std::io::stderr();
             let _ = writeln!(err, "{line}");

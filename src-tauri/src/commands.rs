@@ -6,6 +6,7 @@ pub mod library;
 pub mod notes;
 pub mod player;
 pub mod sync;
+pub mod uploads;
 
 use tauri_specta::{Builder, collect_commands, collect_events};
 
@@ -31,6 +32,20 @@ pub fn specta_builder() -> Builder<tauri::Wry> {
             player::player_frame_drawn,
             player::close_player,
             player::save_snapshot,
+            uploads::plan_upload,
+            uploads::queue_upload,
+            uploads::list_transfers,
+            uploads::pause_transfer,
+            uploads::resume_transfer,
+            uploads::cancel_transfer,
+            uploads::retry_transfer,
+            uploads::clear_finished_transfers,
+            uploads::transfer_settings,
+            uploads::set_transfer_settings,
+            uploads::list_watch_folders,
+            uploads::add_watch_folder,
+            uploads::set_watch_folder_enabled,
+            uploads::remove_watch_folder,
         ])
         .events(collect_events![
             player::PlayerNews,
@@ -39,6 +54,9 @@ pub fn specta_builder() -> Builder<tauri::Wry> {
             sync::OutboxChanged,
             sync::OfflineChanged,
             sync::ConnectionChanged,
+            uploads::Transfer,
+            uploads::WatchFolder,
+            uploads::DragDropEvent,
         ])
         // Frame indices and byte counts fit in 2^53; the UI reads them as numbers.
         .dangerously_cast_bigints_to_number()

@@ -101,6 +101,12 @@ fn run_app(data_dir: Option<PathBuf>) -> ExitCode {
         .manage(state)
         .invoke_handler(specta.invoke_handler())
         .register_asynchronous_uri_scheme_protocol("framenote", protocol::handle)
+        // Files dragged from the OS: the webview's HTML5 events carry no paths, Tauri's do.
+        .on_window_event(|window, event| {
+            if let tauri::WindowEvent::DragDrop(drag) = event {
+                commands::uploads::forward_drag_drop(window, drag);
+            }
+        })
         .setup(move |app| {
             specta.mount_events(app);
             state::start_background(app.handle());

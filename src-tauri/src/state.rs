@@ -30,6 +30,11 @@ pub struct AppState {
     pub players: Players,
     /// Long tasks that can be cancelled, by task id.
     pub tasks: Mutex<HashMap<String, Cancellation>>,
+    /// The upload queue, while this process runs it (`None` when another process does).
+    // Held, never read: dropping it stops the queue (its rows stay and resume next time).
+    _uploads: Option<framenote_sync::TransferQueue>,
+    /// The watch folders.
+    pub watch: framenote_sync::WatchService,
 }
 
 /// The probe the local library uses for media facts: the player's, so what the library says about
@@ -75,12 +80,33 @@ impl AppState {
                 tracing::warn!(%err, "first listing of the demo library");
             }
         }
+        let uploads = match framenote_sync::TransferQueue::start(engine.clone()).await {
+            Ok(queue) => Some(queue),
+            Err(err) => {
+                // Another Framenote (a CLI `transfers run`) is sending them; they are not lost.
+                tracing::warn!(%err, "upload queue not started here");
+                None
+            }
+        };
+        let watch = framenote_sync::WatchService::start(engine.clone(), Default::default());
         Ok(Self {
+            _uploads: uploads,
+            watch,
             dirs,
             engine,
             players: Players::default(),
             tasks: Mutex::new(HashMap::new()),
         })
+    }
+
+    /// Why a watch folder cannot be watched right now, if it cannot.
+    pub fn watch_problem(&self, folder: i64) -> Option<String> {
+        self.watch.problem(folder)
+    }
+
+    /// Re-reads the watch folders after a change.
+    pub fn reload_watch_folders(&self) {
+        self.watch.reload();
     }
 
     /// The local file that plays for a version: the library file itself for a local account, the

@@ -339,6 +339,13 @@ pub fn forward_engine_events(app: &AppHandle) {
                     message: Some(message),
                 }
                 .emit(&app),
+                SyncEvent::Transfer(update) => {
+                    crate::commands::uploads::emit_transfer(&app, *update)
+                }
+                SyncEvent::WatchFolder { id } => {
+                    let state = app.state::<AppState>();
+                    crate::commands::uploads::emit_watch_folder(&app, &state, id).await
+                }
                 SyncEvent::Finished { account, error } => ConnectionChanged {
                     account_id: account.0,
                     connection: if error.is_some() {

@@ -45,16 +45,50 @@ export const commands = {
 	 *  Files go to the user's Pictures folder under `Framenote/`.
 	 */
 	saveSnapshot: (versionKey: string, frame: number, drawingPng: string | null) => typedError<SnapshotResult, IpcError>(__TAURI_INVOKE("save_snapshot", { versionKey, frame, drawingPng })),
+	/**  Looks at dropped or chosen paths and says what would be sent where. */
+	planUpload: (paths: string[], destination: UploadDestination) => typedError<UploadPlan_Serialize, IpcError>(__TAURI_INVOKE("plan_upload", { paths, destination })),
+	/**
+	 *  Queues a plan's accepted files. Each file is checked again here (the UI's copy of the plan is
+	 *  not trusted, and files may have changed since the dialog opened).
+	 */
+	queueUpload: (plan: UploadPlan_Deserialize, comment: string | null) => typedError<Transfer_Serialize[], IpcError>(__TAURI_INVOKE("queue_upload", { plan, comment })),
+	/**  Every transfer, in queue order. */
+	listTransfers: () => typedError<Transfer_Serialize[], IpcError>(__TAURI_INVOKE("list_transfers")),
+	/**  Holds a transfer. */
+	pauseTransfer: (id: string) => typedError<null, IpcError>(__TAURI_INVOKE("pause_transfer", { id })),
+	/**  Lets a paused transfer go on. */
+	resumeTransfer: (id: string) => typedError<null, IpcError>(__TAURI_INVOKE("resume_transfer", { id })),
+	/**  Gives a transfer up. */
+	cancelTransfer: (id: string) => typedError<null, IpcError>(__TAURI_INVOKE("cancel_transfer", { id })),
+	/**  Tries a failed transfer again. */
+	retryTransfer: (id: string) => typedError<null, IpcError>(__TAURI_INVOKE("retry_transfer", { id })),
+	/**  Forgets finished transfers. */
+	clearFinishedTransfers: () => typedError<null, IpcError>(__TAURI_INVOKE("clear_finished_transfers")),
+	/**  The upload settings. */
+	transferSettings: () => typedError<TransferSettings_Serialize, IpcError>(__TAURI_INVOKE("transfer_settings")),
+	/**  Changes the upload settings (clamped to what the queue supports). */
+	setTransferSettings: (settings: TransferSettings_Deserialize) => typedError<TransferSettings_Serialize, IpcError>(__TAURI_INVOKE("set_transfer_settings", { settings })),
+	/**  The watch folders. */
+	listWatchFolders: () => typedError<WatchFolder_Serialize[], IpcError>(__TAURI_INVOKE("list_watch_folders")),
+	/**  Adds a watch folder and starts watching it. */
+	addWatchFolder: (folder: NewWatchFolder_Deserialize) => typedError<WatchFolder_Serialize, IpcError>(__TAURI_INVOKE("add_watch_folder", { folder })),
+	/**  Turns watching a folder on or off. */
+	setWatchFolderEnabled: (id: string, enabled: boolean) => typedError<WatchFolder_Serialize, IpcError>(__TAURI_INVOKE("set_watch_folder_enabled", { id, enabled })),
+	/**  Stops watching a folder; its queued uploads stay. */
+	removeWatchFolder: (id: string) => typedError<null, IpcError>(__TAURI_INVOKE("remove_watch_folder", { id })),
 };
 
 /** Events */
 export const events = {
 	connectionChanged: makeEvent<ConnectionChanged_Serialize, ConnectionChanged_Deserialize>("connection-changed"),
+	dragDropEvent: makeEvent<DragDropEvent, DragDropEvent>("drag-drop-event"),
 	offlineChanged: makeEvent<OfflineChanged_Serialize, OfflineChanged_Deserialize>("offline-changed"),
 	outboxChanged: makeEvent<OutboxChanged_Serialize, OutboxChanged_Deserialize>("outbox-changed"),
 	playerNews: makeEvent<PlayerNews, PlayerNews>("player-news"),
 	syncProgress: makeEvent<SyncProgress, SyncProgress>("sync-progress"),
 	taskProgress: makeEvent<TaskProgress_Serialize, TaskProgress_Deserialize>("task-progress"),
+	transfer: makeEvent<Transfer_Serialize, Transfer_Deserialize>("transfer"),
+	watchFolder: makeEvent<WatchFolder_Serialize, WatchFolder_Deserialize>("watch-folder"),
 };
 
 /* Types */
@@ -173,6 +207,17 @@ export type ConnectionChanged_Serialize = {
 	connection: Connection,
 	message: string | null,
 };
+
+/**  Files dragged over the window from the OS; positions in CSS pixels. */
+export type DragDropEvent = 
+/**  Files entered the window. */
+{ kind: "enter"; paths: string[]; x: number | null; y: number | null } | 
+/**  They moved. */
+{ kind: "over"; x: number | null; y: number | null } | 
+/**  They were dropped. */
+{ kind: "drop"; paths: string[]; x: number | null; y: number | null } | 
+/**  The drag left or was cancelled. */
+{ kind: "leave" };
 
 /**  Everything drawn on one note's frame (or range). */
 export type Drawing = Drawing_Serialize | Drawing_Deserialize;
@@ -313,6 +358,25 @@ export type NewNote_Serialize = {
 	frames: FramesView | null,
 	drawing: Drawing_Serialize | null,
 	reviewStatus: string | null,
+};
+
+/**  A watch folder to add. */
+export type NewWatchFolder = NewWatchFolder_Serialize | NewWatchFolder_Deserialize;
+
+/**  A watch folder to add. */
+export type NewWatchFolder_Deserialize = {
+	path: string,
+	destination: UploadDestination,
+	detectVersions: boolean,
+	comment?: string | null,
+};
+
+/**  A watch folder to add. */
+export type NewWatchFolder_Serialize = {
+	path: string,
+	destination: UploadDestination,
+	detectVersions: boolean,
+	comment: string | null,
 };
 
 /**  What kind of container a browse node is, so the UI can pick an icon and a verb. */
@@ -486,6 +550,29 @@ assetId: string } |
 accountId: string; 
 /**  Node. */
 nodeId: string };
+
+/**  One file a plan looked at. */
+export type PlannedFile = PlannedFile_Serialize | PlannedFile_Deserialize;
+
+/**  One file a plan looked at. */
+export type PlannedFile_Deserialize = {
+	path: string,
+	name: string,
+	size: number,
+	subfolder: string[],
+	versionHint?: number | null,
+	rejected?: string | null,
+};
+
+/**  One file a plan looked at. */
+export type PlannedFile_Serialize = {
+	path: string,
+	name: string,
+	size: number,
+	subfolder: string[],
+	versionHint: number | null,
+	rejected: string | null,
+};
 
 /**
  *  The platforms Framenote speaks to. Closed on purpose: connectors are compiled in, and an
@@ -687,11 +774,126 @@ export type TaskProgress_Serialize = {
 	cancellable: boolean,
 };
 
+/**  One upload of the queue; also the payload of [`TransferChanged`]. */
+export type Transfer = Transfer_Serialize | Transfer_Deserialize;
+
+/**  Upload settings. */
+export type TransferSettings = TransferSettings_Serialize | TransferSettings_Deserialize;
+
+/**  Upload settings. */
+export type TransferSettings_Deserialize = {
+	concurrency: number,
+	bandwidthLimit?: number | null,
+};
+
+/**  Upload settings. */
+export type TransferSettings_Serialize = {
+	concurrency: number,
+	bandwidthLimit: number | null,
+};
+
+/**  Where a transfer stands. */
+export type TransferStateName = "queued" | "running" | "paused" | "done" | "failed" | "cancelled";
+
+/**  One upload of the queue; also the payload of [`TransferChanged`]. */
+export type Transfer_Deserialize = {
+	id: string,
+	accountId: string,
+	nodeId: string,
+	destinationLabel: string,
+	path: string,
+	name: string,
+	size: number,
+	bytesDone: number,
+	state: TransferStateName,
+	speed?: number | null,
+	etaSeconds?: number | null,
+	error?: string | null,
+	assetId?: string | null,
+	watchFolderId?: string | null,
+	createdAt: string,
+};
+
+/**  One upload of the queue; also the payload of [`TransferChanged`]. */
+export type Transfer_Serialize = {
+	id: string,
+	accountId: string,
+	nodeId: string,
+	destinationLabel: string,
+	path: string,
+	name: string,
+	size: number,
+	bytesDone: number,
+	state: TransferStateName,
+	speed: number | null,
+	etaSeconds: number | null,
+	error: string | null,
+	assetId: string | null,
+	watchFolderId: string | null,
+	createdAt: string,
+};
+
+/**  Where uploads go. */
+export type UploadDestination = {
+	accountId: string,
+	nodeId: string,
+};
+
+/**  What a drop would send, and where. */
+export type UploadPlan = UploadPlan_Serialize | UploadPlan_Deserialize;
+
+/**  What a drop would send, and where. */
+export type UploadPlan_Deserialize = {
+	destination: UploadDestination,
+	destinationLabel: string,
+	takesComment: boolean,
+	rejected?: string | null,
+	files: PlannedFile_Deserialize[],
+};
+
+/**  What a drop would send, and where. */
+export type UploadPlan_Serialize = {
+	destination: UploadDestination,
+	destinationLabel: string,
+	takesComment: boolean,
+	rejected: string | null,
+	files: PlannedFile_Serialize[],
+};
+
 /**  A version in an asset's version list. */
 export type VersionSummary = {
 	key: string,
 	number: number,
 	label: string,
+};
+
+/**  A watch folder; also the payload of [`WatchFolderChanged`]. */
+export type WatchFolder = WatchFolder_Serialize | WatchFolder_Deserialize;
+
+/**  A watch folder; also the payload of [`WatchFolderChanged`]. */
+export type WatchFolder_Deserialize = {
+	id: string,
+	path: string,
+	destination: UploadDestination,
+	destinationLabel: string,
+	enabled: boolean,
+	detectVersions: boolean,
+	comment?: string | null,
+	filesSent: number,
+	problem?: string | null,
+};
+
+/**  A watch folder; also the payload of [`WatchFolderChanged`]. */
+export type WatchFolder_Serialize = {
+	id: string,
+	path: string,
+	destination: UploadDestination,
+	destinationLabel: string,
+	enabled: boolean,
+	detectVersions: boolean,
+	comment: string | null,
+	filesSent: number,
+	problem: string | null,
 };
 
 /* Tauri Specta runtime */

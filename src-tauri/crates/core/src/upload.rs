@@ -24,7 +24,9 @@ const MOVIES: &[&str] = &[
 const IMAGES: &[&str] = &[
     "png", "jpg", "jpeg", "tif", "tiff", "exr", "dpx", "tga", "bmp", "gif", "webp", "psd", "heic",
 ];
-const AUDIO: &[&str] = &["wav", "aif", "aiff", "mp3", "m4a", "aac", "flac", "ogg", "opus"];
+const AUDIO: &[&str] = &[
+    "wav", "aif", "aiff", "mp3", "m4a", "aac", "flac", "ogg", "opus",
+];
 
 /// The media kind of a file name, by its extension (case-insensitive); `None` for anything else.
 pub fn media_kind_of(file_name: &str) -> Option<MediaKind> {

@@ -130,6 +130,8 @@ pub struct SyncEngine {
     factory: ConnectorFactory,
     connectors: Mutex<HashMap<AccountId, Arc<dyn Connector>>>,
     events: broadcast::Sender<SyncEvent>,
+    /// Wakes the upload queue (new transfers, resumed ones, changed settings).
+    pub(crate) uploads_wake: tokio::sync::Notify,
 }
 
 impl std::fmt::Debug for SyncEngine {
@@ -164,6 +166,7 @@ impl SyncEngine {
             factory,
             connectors: Mutex::new(HashMap::new()),
             events,
+            uploads_wake: tokio::sync::Notify::new(),
         })
     }
 
@@ -277,8 +280,7 @@ impl SyncEngine {
             return Ok(connector.clone());
         }
         let record = self.cache.account(account).await?;
-        let connector = (self.factory)(&record, &self.data_dir)
-            .map_err(|e| SyncError::connector(record.platform, e))?;
+        let connector = self.build_connector(&record)?;
         match self.secrets.load_session(account).await? {
             Some(session) => connector.set_session(session),
             None if record.platform == Platform::Local => {}
@@ -294,6 +296,11 @@ impl SyncEngine {
             .entry(account.clone())
             .or_insert(connector)
             .clone())
+    }
+
+    /// A fresh connector for an account, without its session.
+    pub(crate) fn build_connector(&self, record: &AccountRecord) -> Result<Arc<dyn Connector>> {
+        (self.factory)(record, &self.data_dir).map_err(|e| SyncError::connector(record.platform, e))
     }
 
     /// Stores the connector's session if it changed (the connector refreshes tokens by itself).

@@ -33,6 +33,9 @@ pub enum SyncError {
     /// Another Framenote process is posting this data folder's outbox right now.
     #[error("another Framenote process is posting notes from {0}; try again when it finishes")]
     OutboxBusy(String),
+    /// Another Framenote process runs this data folder's upload queue right now.
+    #[error("another Framenote process is sending the uploads of {0}; they continue there")]
+    QueueBusy(String),
     /// The operation was cancelled.
     #[error("cancelled")]
     Cancelled,

@@ -58,6 +58,13 @@ pub enum SyncEvent {
         /// Why.
         message: String,
     },
+    /// An upload moved (state or progress); carries the whole record.
+    Transfer(Box<crate::upload::TransferUpdate>),
+    /// A watch folder changed (a file queued from it, a problem found or gone).
+    WatchFolder {
+        /// The watch folder.
+        id: i64,
+    },
     /// A sync of the account finished.
     Finished {
         /// Account.

@@ -9,7 +9,8 @@
 //! * Offline (`offline.rs`): pinned proxies downloaded with resume, verified, evicted, budgeted.
 //! * Live (`live.rs`): the platform's change events turned into targeted incremental pulls.
 //!
-//! Uploads and watch folders live beside these (`upload*.rs`, `watch*.rs`) and use the same engine.
+//! * Uploads (`upload.rs`): drop plans and the resumable transfer queue.
+//! * Watch folders (`watch.rs`): new files in local folders queued as uploads once complete.
 
 mod engine;
 mod error;
@@ -19,6 +20,8 @@ mod offline;
 mod pull;
 mod push;
 mod secrets;
+mod upload;
+mod watch;
 
 pub use engine::{
     ConnectorFactory, DATABASE_FILE, SyncConfig, SyncEngine, safe_file_name, standard_factory,
@@ -30,6 +33,8 @@ pub use offline::OfflineReport;
 pub use pull::{PullOptions, PullReport};
 pub use push::{PushReport, kind_name};
 pub use secrets::{SecretPreference, SecretStore, SecretsStatus};
+pub use upload::{PlannedFile, TransferQueue, TransferUpdate, UploadPlan, UploadSettings};
+pub use watch::{WatchOptions, WatchService};
 
 use framenote_core::AccountId;
 use serde::Serialize;
