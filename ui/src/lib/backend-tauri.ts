@@ -22,6 +22,7 @@ import {
   type AssetSummary_Serialize,
   type ConnectionChanged_Serialize,
   type Drawing_Serialize,
+  type DragDropEvent as WireDragDropEvent,
   type ErrorCode as WireErrorCode,
   type IpcError,
   type LibraryNode_Serialize,
@@ -73,7 +74,25 @@ import {
   type TaskProgress,
   type Unsubscribe,
   type Viewport,
+  type DragDropEvent,
+  type Transfer,
+  type TransferSettings,
+  type UploadPlan,
+  type WatchFolder,
 } from './backend';
+
+/** Positions are `f64` in Rust, which specta types as nullable (a NaN serialises as null). */
+function mapDragDrop(e: WireDragDropEvent): DragDropEvent {
+  switch (e.kind) {
+    case 'enter':
+    case 'drop':
+      return { kind: e.kind, paths: e.paths, x: e.x ?? 0, y: e.y ?? 0 };
+    case 'over':
+      return { kind: 'over', x: e.x ?? 0, y: e.y ?? 0 };
+    case 'leave':
+      return { kind: 'leave' };
+  }
+}
 
 // ---------------------------------------------------------------------------------------------
 // Calls and subscriptions
@@ -469,4 +488,37 @@ export const tauriBackend: Backend = {
   onOutboxChanged: (h) => subscribe(events.outboxChanged.listen, relay(h, mapOutboxChanged)),
   onOfflineChanged: (h) => subscribe(events.offlineChanged.listen, relay(h, mapOfflineChanged)),
   onConnectionChanged: (h) => subscribe(events.connectionChanged.listen, relay(h, mapConnectionChanged)),
+
+  // Uploads and watch folders: the wire types are the UI's own shapes (checked by assignment).
+  planUpload: async (paths, destination): Promise<UploadPlan> =>
+    await unwrap(commands.planUpload(paths, destination)),
+  queueUpload: async (plan, comment): Promise<Transfer[]> => await unwrap(commands.queueUpload(plan, comment)),
+  listTransfers: async (): Promise<Transfer[]> => await unwrap(commands.listTransfers()),
+  pauseTransfer: async (id) => {
+    await unwrap(commands.pauseTransfer(id));
+  },
+  resumeTransfer: async (id) => {
+    await unwrap(commands.resumeTransfer(id));
+  },
+  cancelTransfer: async (id) => {
+    await unwrap(commands.cancelTransfer(id));
+  },
+  retryTransfer: async (id) => {
+    await unwrap(commands.retryTransfer(id));
+  },
+  clearFinishedTransfers: async () => {
+    await unwrap(commands.clearFinishedTransfers());
+  },
+  transferSettings: async (): Promise<TransferSettings> => await unwrap(commands.transferSettings()),
+  setTransferSettings: async (s): Promise<TransferSettings> => await unwrap(commands.setTransferSettings(s)),
+  listWatchFolders: async (): Promise<WatchFolder[]> => await unwrap(commands.listWatchFolders()),
+  addWatchFolder: async (folder): Promise<WatchFolder> => await unwrap(commands.addWatchFolder(folder)),
+  setWatchFolderEnabled: async (id, enabled): Promise<WatchFolder> =>
+    await unwrap(commands.setWatchFolderEnabled(id, enabled)),
+  removeWatchFolder: async (id) => {
+    await unwrap(commands.removeWatchFolder(id));
+  },
+  onTransferChanged: (h) => subscribe(events.transfer.listen, (t: Transfer) => h(t)),
+  onWatchFolderChanged: (h) => subscribe(events.watchFolder.listen, (w: WatchFolder) => h(w)),
+  onDragDrop: (h) => subscribe(events.dragDropEvent.listen, (e: WireDragDropEvent) => h(mapDragDrop(e))),
 };
