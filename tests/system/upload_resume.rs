@@ -634,3 +634,114 @@ mod iconik {
         );
     }
 }
+
+mod local {
+    use super::*;
+    use framenote_connectors::local::{LocalConnector, Probe, ROOT_ID};
+    use framenote_core::{FrameRate, MediaInfo};
+    use std::sync::Arc;
+
+    /// Frame facts are not what these tests look at (the app injects the player's probe; the
+    /// conformance suite runs ffprobe): the payloads are not movies, so the facts are given.
+    fn given_facts() -> Probe {
+        Arc::new(|_: &Path| {
+            Ok(MediaInfo {
+                frame_rate: FrameRate::new(25, 1),
+                start_timecode: None,
+                first_frame: 0,
+                frame_count: None,
+                width: None,
+                height: None,
+                bytes: None,
+            })
+        })
+    }
+
+    fn hidden_files(dir: &Path) -> Vec<String> {
+        std::fs::read_dir(dir)
+            .expect("dir")
+            .filter_map(|e| e.ok())
+            .map(|e| e.file_name().to_string_lossy().into_owned())
+            .filter(|n| n.starts_with('.'))
+            .collect()
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn local_copy_resumes_by_appending_to_its_temporary_file() {
+        let media = tempfile::tempdir().expect("media");
+        let state = tempfile::tempdir().expect("state");
+        let lib = LocalConnector::new(media.path(), state.path(), given_facts());
+        let dir = tempfile::tempdir().expect("dir");
+        let path = dir.path().join("render.mov");
+        let original = payload(5 * 1024 * 1024 + 77);
+        std::fs::write(&path, &original).expect("file");
+        let mut req = request(&path, ROOT_ID, "render.mov");
+        req.subfolder = vec!["Day 3".into(), "cam B".into()];
+
+        let first = attempt_until_sent(&lib, &req, None, 2 * 1024 * 1024).await;
+        assert!(first.outcome.is_none(), "the first attempt was to be cut");
+        let checkpoint = first.last_checkpoint().expect("checkpoint");
+        let target_dir = media.path().join("Day 3").join("cam B");
+        let temp = target_dir.join(checkpoint["temp"].as_str().expect("temp name"));
+        let kept = std::fs::metadata(&temp).expect("temporary file").len();
+        assert!(kept >= 2 * 1024 * 1024, "{kept}");
+        assert!(
+            lib.list_assets(&RemoteId::new("dir:Day 3/cam B"))
+                .await
+                .expect("listing")
+                .is_empty(),
+            "a half-copied file is not listed"
+        );
+
+        let second = attempt(&lib, &req, Some(&checkpoint), None, None).await;
+        let version = second.outcome.expect("finished").expect("resumed copy");
+        assert_eq!(
+            second.progress.first().copied(),
+            Some(kept),
+            "the copy went on from the temporary file's length"
+        );
+        assert_eq!(version.id.as_str(), "Day 3/cam B/render.mov");
+        assert!(std::fs::read(target_dir.join("render.mov")).expect("copied") == original);
+        assert!(hidden_files(&target_dir).is_empty(), "temporary file left");
+        // The folders are nodes of the library, the file an asset in the inner one.
+        let day = lib
+            .list_nodes(Some(&RemoteId::new(ROOT_ID)))
+            .await
+            .expect("nodes");
+        assert_eq!(day.len(), 1);
+        assert_eq!(day[0].name, "Day 3");
+        let cam = lib.list_nodes(Some(&day[0].id)).await.expect("nodes");
+        assert_eq!(cam[0].name, "cam B");
+        let assets = lib.list_assets(&cam[0].id).await.expect("assets");
+        assert_eq!(assets.len(), 1);
+        assert_eq!(assets[0].id, version.asset);
+        assert!(matches!(
+            lib.media_source(&version).await.expect("source"),
+            framenote_connectors::MediaSource::File(p) if p == target_dir.join("render.mov")
+        ));
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn local_cancel_removes_the_temporary_file() {
+        let media = tempfile::tempdir().expect("media");
+        let state = tempfile::tempdir().expect("state");
+        let lib = LocalConnector::new(media.path(), state.path(), given_facts());
+        let dir = tempfile::tempdir().expect("dir");
+        let path = dir.path().join("gone.mov");
+        std::fs::write(&path, payload(3 * 1024 * 1024)).expect("file");
+        let req = request(&path, ROOT_ID, "gone.mov");
+        let first = attempt_until_sent(&lib, &req, None, 1024 * 1024).await;
+        let checkpoint = first.last_checkpoint().expect("checkpoint");
+        assert_eq!(hidden_files(media.path()).len(), 1);
+        lib.abandon_upload(&checkpoint).await.expect("abandon");
+        assert!(hidden_files(media.path()).is_empty());
+        let mut outside = req.clone();
+        outside.subfolder = vec!["..".into()];
+        let err = attempt(&lib, &outside, None, None, None)
+            .await
+            .outcome
+            .expect("finished")
+            .expect_err("a folder that leaves the library");
+        assert_eq!(err.kind, framenote_connectors::ErrorKind::Rejected);
+    }
+}

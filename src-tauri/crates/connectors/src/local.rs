@@ -1,11 +1,15 @@
 //! The local-folder library: the built-in default and the demo library.
 //!
-//! A folder of media files is one root node; every media file in it is an asset with one version.
+//! A folder of media files is one root node; its sub-folders are child nodes (`dir:<relative
+//! path>`), and every media file is an asset with one version whose id is its path relative to
+//! the root (`a/b/clip.mov`).
 //! Media facts come from a probe injected by the shell (the player's GStreamer discoverer), so this
 //! crate never depends on GStreamer. Notes, replies, resolution and drawings are kept in one JSON
 //! file under a state directory given at construction — never inside the media folder, which may
-//! be read-only or shared. Uploading copies a file into the folder atomically (temporary name,
-//! fsync, rename), so a half-copied file is never listed as media.
+//! be read-only or shared. Uploading copies a file into the folder through a hidden temporary
+//! file (fsync, then claimed under its final name), so a half-copied file is never listed as
+//! media; an interrupted copy resumes by appending to its temporary file, whose name is the
+//! transfer's checkpoint. Dropped folders become sub-folders.
 
 use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex};
@@ -16,11 +20,11 @@ use framenote_core::{
     Platform, RemoteId, Version,
 };
 use serde::{Deserialize, Serialize};
-use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tokio::io::{AsyncReadExt, AsyncSeekExt, AsyncWriteExt};
 
 use crate::{
     Connector, ConnectorError, Credentials, ErrorKind, FrameDrawing, MediaSource, NewNote,
-    RemoteNote, Result, Session, UploadRequest,
+    RemoteNote, Result, Session, UploadContext, UploadRequest,
 };
 
 /// Reads a media file's frame facts. Injected by the shell; runs on a blocking thread.
@@ -33,6 +37,9 @@ pub const ROOT_ID: &str = "local-root";
 const MEDIA_EXTENSIONS: &[&str] = &[
     "mp4", "mov", "m4v", "mkv", "webm", "avi", "mxf", "mpg", "mpeg", "mts", "m2ts", "ts", "y4m",
 ];
+
+/// Prefix of a sub-folder's node id; the rest is its path relative to the root, `/`-separated.
+pub const DIR_PREFIX: &str = "dir:";
 
 /// Name of the notes file inside the state directory.
 const NOTES_FILE: &str = "local-notes.json";
@@ -122,22 +129,36 @@ impl LocalConnector {
         self.state_dir.join(NOTES_FILE)
     }
 
-    /// A file name from an asset/version id, refusing anything that could leave the folder.
+    /// A path from an asset/version id (`a/b/clip.mov`), refusing anything that could leave
+    /// the folder or name a hidden file.
     fn media_path(&self, id: &str) -> Result<PathBuf> {
-        let safe = !id.is_empty()
-            && !id.contains(['/', '\\', '\0'])
-            && id != "."
-            && id != ".."
-            && !id.starts_with('.');
-        if !safe {
-            return Err(ConnectorError::new(
-                ErrorKind::Rejected,
-                format!("not a media file name: {id:?}"),
-            ));
+        let mut path = self.root.clone();
+        for part in id.split('/') {
+            if !safe_component(part) {
+                return Err(ConnectorError::new(
+                    ErrorKind::Rejected,
+                    format!("not a media file name: {id:?}"),
+                ));
+            }
+            path.push(part);
         }
-        Ok(self.root.join(id))
+        Ok(path)
     }
 
+    /// The directory a node stands for, and the prefix of its files' ids (`""` or `"a/b/"`).
+    fn dir_of(&self, node: &RemoteId) -> Result<(PathBuf, String)> {
+        if node.as_str() == ROOT_ID {
+            return Ok((self.root.clone(), String::new()));
+        }
+        let rel = node
+            .as_str()
+            .strip_prefix(DIR_PREFIX)
+            .ok_or_else(|| not_found("folder", node))?;
+        let path = self
+            .media_path(rel)
+            .map_err(|_| not_found("folder", node))?;
+        Ok((path, format!("{rel}/")))
+    }
     async fn probe(&self, path: PathBuf) -> Result<MediaInfo> {
         let probe = Arc::clone(&self.probe);
         let shown = path.display().to_string();
@@ -151,10 +172,12 @@ impl LocalConnector {
 
     async fn asset_for(
         &self,
-        name: &str,
+        id: &str,
+        parent: &RemoteId,
         path: PathBuf,
         meta: &std::fs::Metadata,
     ) -> Result<Asset> {
+        let name = id.rsplit('/').next().unwrap_or(id);
         let mut media = self.probe(path).await?;
         if media.bytes.is_none() {
             media.bytes = Some(meta.len());
@@ -164,15 +187,15 @@ impl LocalConnector {
             .ok()
             .map(|t| chrono::DateTime::<chrono::Utc>::from(t).to_rfc3339());
         Ok(Asset {
-            id: RemoteId::new(name),
-            parent: RemoteId::new(ROOT_ID),
+            id: RemoteId::new(id),
+            parent: parent.clone(),
             name: name.to_owned(),
             status: None,
             updated_at,
             offline: OfflinePolicy::ALLOWED,
             versions: vec![Version {
-                id: RemoteId::new(name),
-                asset: RemoteId::new(name),
+                id: RemoteId::new(id),
+                asset: RemoteId::new(id),
                 number: 1,
                 label: "v1".to_owned(),
                 media,
@@ -240,6 +263,12 @@ async fn write_synced(path: &Path, bytes: &[u8]) -> Result<()> {
         .map_err(|e| ConnectorError::io(format!("flushing {}", path.display()), &e))
 }
 
+/// A file or folder name that stays inside its folder and is not hidden (hidden names include
+/// uploads in progress).
+fn safe_component(name: &str) -> bool {
+    !name.is_empty() && !name.contains(['/', '\\', '\0']) && !name.starts_with('.')
+}
+
 fn is_media(path: &Path) -> bool {
     path.extension()
         .and_then(|e| e.to_str())
@@ -270,7 +299,7 @@ impl Connector for LocalConnector {
             status_change: false,
             mentions: false,
             upload: true,
-            upload_folders: false,
+            upload_folders: true,
             live_events: false,
         }
     }
@@ -326,23 +355,46 @@ impl Connector for LocalConnector {
                     status: None,
                 }])
             }
-            Some(id) if id.as_str() == ROOT_ID => Ok(Vec::new()),
-            Some(id) => Err(not_found("folder", id)),
+            Some(node) => {
+                let (dir, prefix) = self.dir_of(node)?;
+                let mut entries = tokio::fs::read_dir(&dir)
+                    .await
+                    .map_err(|_| not_found("folder", node))?;
+                let mut out = Vec::new();
+                while let Some(entry) = entries
+                    .next_entry()
+                    .await
+                    .map_err(|e| ConnectorError::io(format!("listing {}", dir.display()), &e))?
+                {
+                    let name = entry.file_name().to_string_lossy().into_owned();
+                    let is_dir = entry.file_type().await.is_ok_and(|t| t.is_dir());
+                    if !is_dir || !safe_component(&name) {
+                        continue;
+                    }
+                    out.push(Node {
+                        id: RemoteId::new(format!("{DIR_PREFIX}{prefix}{name}")),
+                        parent: Some(node.clone()),
+                        kind: NodeKind::Folder,
+                        name,
+                        status: None,
+                    });
+                }
+                out.sort_by(|a, b| a.name.cmp(&b.name));
+                Ok(out)
+            }
         }
     }
 
     async fn list_assets(&self, node: &RemoteId) -> Result<Vec<Asset>> {
-        if node.as_str() != ROOT_ID {
-            return Err(not_found("folder", node));
-        }
-        let mut dir = tokio::fs::read_dir(&self.root)
+        let (root, prefix) = self.dir_of(node)?;
+        let mut dir = tokio::fs::read_dir(&root)
             .await
-            .map_err(|e| ConnectorError::io(format!("listing {}", self.root.display()), &e))?;
+            .map_err(|e| ConnectorError::io(format!("listing {}", root.display()), &e))?;
         let mut files = Vec::new();
         while let Some(entry) = dir
             .next_entry()
             .await
-            .map_err(|e| ConnectorError::io(format!("listing {}", self.root.display()), &e))?
+            .map_err(|e| ConnectorError::io(format!("listing {}", root.display()), &e))?
         {
             let path = entry.path();
             let name = entry.file_name().to_string_lossy().into_owned();
@@ -358,7 +410,10 @@ impl Connector for LocalConnector {
         files.sort_by(|a, b| a.0.cmp(&b.0));
         let mut assets = Vec::with_capacity(files.len());
         for (name, path, meta) in files {
-            match self.asset_for(&name, path, &meta).await {
+            match self
+                .asset_for(&format!("{prefix}{name}"), node, path, &meta)
+                .await
+            {
                 Ok(asset) => assets.push(asset),
                 // One unreadable file must not hide the rest of the library.
                 Err(e) => tracing::warn!(file = %name, error = %e, "skipping unreadable media"),
@@ -497,11 +552,33 @@ impl Connector for LocalConnector {
         request: &UploadRequest,
         progress: &(dyn Fn(u64) + Send + Sync),
     ) -> Result<Version> {
-        if request.destination.as_str() != ROOT_ID {
-            return Err(not_found("folder", &request.destination));
+        let context = UploadContext {
+            resume: None,
+            checkpoint: &|_| {},
+            progress,
+            bandwidth: None,
+        };
+        self.upload_resumable(request, &context).await
+    }
+
+    async fn upload_resumable(
+        &self,
+        request: &UploadRequest,
+        context: &UploadContext<'_>,
+    ) -> Result<Version> {
+        let (mut dir, mut prefix) = self.dir_of(&request.destination)?;
+        for part in &request.subfolder {
+            if !safe_component(part) {
+                return Err(ConnectorError::new(
+                    ErrorKind::Rejected,
+                    format!("not a folder name the library can hold: {part:?}"),
+                ));
+            }
+            dir.push(part);
+            prefix.push_str(part);
+            prefix.push('/');
         }
-        let mut target = self.media_path(&request.name)?;
-        if !is_media(&target) {
+        if !safe_component(&request.name) || !is_media(Path::new(&request.name)) {
             return Err(ConnectorError::new(
                 ErrorKind::Rejected,
                 format!(
@@ -510,39 +587,40 @@ impl Connector for LocalConnector {
                 ),
             ));
         }
-        let mut source = tokio::fs::File::open(&request.path)
+        tokio::fs::create_dir_all(&dir)
             .await
-            .map_err(|e| ConnectorError::io(format!("opening {}", request.path.display()), &e))?;
-        let temp = self
-            .root
-            .join(format!(".framenote-upload-{}.tmp", uuid::Uuid::new_v4()));
-        let copied = async {
-            let mut out = tokio::fs::File::create(&temp)
-                .await
-                .map_err(|e| ConnectorError::io(format!("creating {}", temp.display()), &e))?;
-            let mut buf = vec![0u8; 1 << 20];
-            let mut sent = 0u64;
-            loop {
-                let n = source.read(&mut buf).await.map_err(|e| {
-                    ConnectorError::io(format!("reading {}", request.path.display()), &e)
-                })?;
-                if n == 0 {
-                    break;
-                }
-                out.write_all(&buf[..n])
-                    .await
-                    .map_err(|e| ConnectorError::io(format!("writing {}", temp.display()), &e))?;
-                sent += n as u64;
-                progress(sent);
-            }
-            out.sync_all()
-                .await
-                .map_err(|e| ConnectorError::io(format!("flushing {}", temp.display()), &e))?;
-            Ok::<(), ConnectorError>(())
+            .map_err(|e| ConnectorError::io(format!("creating {}", dir.display()), &e))?;
+        let size = tokio::fs::metadata(&request.path)
+            .await
+            .map_err(|e| ConnectorError::io(format!("reading {}", request.path.display()), &e))?
+            .len();
+        // The checkpoint is the temporary file's name: what it holds is what was copied.
+        let resumed = context
+            .resume
+            .and_then(|v| serde_json::from_value::<LocalCheckpoint>(v.clone()).ok())
+            .filter(|c| {
+                c.name == request.name
+                    && c.size == size
+                    && c.dir == prefix
+                    && c.temp.starts_with(".framenote-upload-")
+                    && safe_component(&c.temp[1..])
+            });
+        let checkpoint = resumed.unwrap_or_else(|| LocalCheckpoint {
+            temp: format!(".framenote-upload-{}.tmp", uuid::Uuid::new_v4()),
+            dir: prefix.clone(),
+            name: request.name.clone(),
+            size,
+        });
+        let temp = dir.join(&checkpoint.temp);
+        if let Ok(value) = serde_json::to_value(&checkpoint) {
+            (context.checkpoint)(value);
         }
-        .await;
-        if let Err(e) = copied {
-            let _ = tokio::fs::remove_file(&temp).await;
+        if let Err(e) = self.copy_into(request, &temp, size, context).await {
+            // A file that cannot be read or a disk that is full is not resumed into; an
+            // interrupted copy keeps its temporary file for the next attempt.
+            if e.kind == ErrorKind::Io {
+                let _ = tokio::fs::remove_file(&temp).await;
+            }
             return Err(e);
         }
         // Never overwrite a file already in the library: "name (2).ext" and so on. A hard link
@@ -556,10 +634,11 @@ impl Connector for LocalConnector {
             .extension()
             .map(|s| s.to_string_lossy().into_owned())
             .unwrap_or_default();
+        let mut target = dir.join(&request.name);
         let mut claimed = None;
         for n in 1..=1000 {
             if n > 1 {
-                target = self.root.join(format!("{stem} ({n}).{ext}"));
+                target = dir.join(format!("{stem} ({n}).{ext}"));
             }
             match tokio::fs::hard_link(&temp, &target).await {
                 Ok(()) => {
@@ -590,12 +669,116 @@ impl Connector for LocalConnector {
         let meta = tokio::fs::metadata(&target)
             .await
             .map_err(|e| ConnectorError::io(format!("reading {}", target.display()), &e))?;
-        let asset = self.asset_for(&name, target, &meta).await?;
+        let parent = if prefix.is_empty() {
+            RemoteId::new(ROOT_ID)
+        } else {
+            RemoteId::new(format!("{DIR_PREFIX}{}", prefix.trim_end_matches('/')))
+        };
+        let asset = self
+            .asset_for(&format!("{prefix}{name}"), &parent, target, &meta)
+            .await?;
         asset
             .versions
             .into_iter()
             .next()
             .ok_or_else(|| ConnectorError::new(ErrorKind::Io, "uploaded file has no version"))
+    }
+
+    async fn abandon_upload(&self, checkpoint: &serde_json::Value) -> Result<()> {
+        let Ok(c) = serde_json::from_value::<LocalCheckpoint>(checkpoint.clone()) else {
+            return Ok(());
+        };
+        if !c.temp.starts_with(".framenote-upload-") || !safe_component(&c.temp[1..]) {
+            return Ok(());
+        }
+        let dir = if c.dir.is_empty() {
+            self.root.clone()
+        } else {
+            self.media_path(c.dir.trim_end_matches('/'))?
+        };
+        match tokio::fs::remove_file(dir.join(&c.temp)).await {
+            Err(e) if e.kind() != std::io::ErrorKind::NotFound => {
+                Err(ConnectorError::io(format!("removing {}", c.temp), &e))
+            }
+            _ => Ok(()),
+        }
+    }
+}
+
+/// An upload into the library in progress: the hidden temporary file in `dir` (relative to the
+/// root, `""` or `"a/b/"`) that holds the bytes copied so far.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+struct LocalCheckpoint {
+    temp: String,
+    dir: String,
+    name: String,
+    size: u64,
+}
+
+impl LocalConnector {
+    /// Copies `request.path` into `temp`, appending to what an earlier attempt left there.
+    async fn copy_into(
+        &self,
+        request: &UploadRequest,
+        temp: &Path,
+        size: u64,
+        context: &UploadContext<'_>,
+    ) -> Result<()> {
+        let had = match tokio::fs::metadata(temp).await {
+            Ok(meta) if meta.len() <= size => meta.len(),
+            // Longer than the source: not a prefix of it; start again.
+            _ => 0,
+        };
+        let mut out = tokio::fs::OpenOptions::new()
+            .create(true)
+            .write(true)
+            .truncate(false)
+            .open(temp)
+            .await
+            .map_err(|e| ConnectorError::io(format!("creating {}", temp.display()), &e))?;
+        out.set_len(had)
+            .await
+            .map_err(|e| ConnectorError::io(format!("writing {}", temp.display()), &e))?;
+        out.seek(std::io::SeekFrom::Start(had))
+            .await
+            .map_err(|e| ConnectorError::io(format!("writing {}", temp.display()), &e))?;
+        let mut source = tokio::fs::File::open(&request.path)
+            .await
+            .map_err(|e| ConnectorError::io(format!("opening {}", request.path.display()), &e))?;
+        source
+            .seek(std::io::SeekFrom::Start(had))
+            .await
+            .map_err(|e| ConnectorError::io(format!("reading {}", request.path.display()), &e))?;
+        let mut buf = vec![0u8; 1 << 20];
+        let mut sent = had;
+        (context.progress)(sent);
+        while sent < size {
+            let want = usize::try_from((size - sent).min(buf.len() as u64)).unwrap_or(buf.len());
+            let n = source.read(&mut buf[..want]).await.map_err(|e| {
+                ConnectorError::io(format!("reading {}", request.path.display()), &e)
+            })?;
+            if n == 0 {
+                return Err(ConnectorError::new(
+                    ErrorKind::Io,
+                    format!("{} shrank while it was copied", request.path.display()),
+                ));
+            }
+            if let Some(bandwidth) = context.bandwidth {
+                bandwidth.take(n as u64).await;
+            }
+            out.write_all(&buf[..n])
+                .await
+                .map_err(|e| ConnectorError::io(format!("writing {}", temp.display()), &e))?;
+            // Flushed so the temporary file's length is what a resume can trust.
+            out.flush()
+                .await
+                .map_err(|e| ConnectorError::io(format!("writing {}", temp.display()), &e))?;
+            sent += n as u64;
+            (context.progress)(sent);
+        }
+        out.sync_all()
+            .await
+            .map_err(|e| ConnectorError::io(format!("flushing {}", temp.display()), &e))
     }
 }
 
@@ -714,7 +897,16 @@ mod tests {
         let (_media, _state, lib) = library();
         let mut version =
             lib.list_assets(&RemoteId::new(ROOT_ID)).await.unwrap()[0].versions[0].clone();
-        for evil in ["../etc/passwd", "..", "a/b.mp4", ".hidden.mp4", ""] {
+        // Sub-folder paths ("a/b.mp4") are ids; ways out of the folder are not.
+        for evil in [
+            "../etc/passwd",
+            "..",
+            "a/../../b.mp4",
+            "/abs.mp4",
+            "a\\b.mp4",
+            ".hidden.mp4",
+            "",
+        ] {
             version.id = RemoteId::new(evil);
             assert_eq!(
                 lib.media_source(&version).await.unwrap_err().kind,
