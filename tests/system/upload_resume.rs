@@ -745,3 +745,85 @@ mod local {
         assert_eq!(err.kind, framenote_connectors::ErrorKind::Rejected);
     }
 }
+
+mod kitsu {
+    use super::*;
+    use crate::zou::{self, Admin, SUPERVISOR};
+    use framenote_connectors::Credentials;
+    use framenote_connectors::kitsu::{KitsuConfig, KitsuConnector};
+
+    async fn counts(admin: &Admin, task: &str) -> (usize, usize) {
+        let previews = admin
+            .get(&format!("/data/tasks/{task}/previews"))
+            .await
+            .expect("previews");
+        let comments = admin
+            .get(&format!("/data/tasks/{task}/comments"))
+            .await
+            .expect("comments");
+        (
+            previews.as_array().map_or(0, Vec::len),
+            comments.as_array().map_or(0, Vec::len),
+        )
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn kitsu_resume_reuses_the_comment_and_preview_and_leaves_one_revision() {
+        let zou = zou::zou().await;
+        let admin = Admin::login(&zou.api, &zou.admin.0, &zou.admin.1)
+            .await
+            .expect("admin");
+        // The 29.97 project's empty upload task: no other test uploads to it.
+        let task = zou.seed.projects["29.97"].upload_task_id.clone();
+        let c = KitsuConnector::new(KitsuConfig::new(&zou.api)).expect("connector");
+        c.authenticate(&Credentials::Password {
+            user: SUPERVISOR.0.into(),
+            password: SUPERVISOR.1.into(),
+        })
+        .await
+        .expect("sign in");
+        let dir = zou.data_dir.join("upload-resume");
+        tokio::fs::create_dir_all(&dir).await.expect("dir");
+        let movie = zou::make_movie(&dir, "30000/1001", 2).await.expect("movie");
+        let req = request(&movie, &task, "sh_resume_v002.mp4");
+        let (previews_before, comments_before) = counts(&admin, &task).await;
+
+        // Stopped once the comment and the (still empty) preview exist: the file never left.
+        let stop = |v: &Value| v["preview_id"].is_string();
+        let first = attempt(&c, &req, None, Some(&stop), None).await;
+        assert!(first.outcome.is_none());
+        let checkpoint = first.last_checkpoint().expect("checkpoint");
+        let preview_id = checkpoint["preview_id"]
+            .as_str()
+            .expect("preview")
+            .to_owned();
+
+        let second = attempt(&c, &req, Some(&checkpoint), None, None).await;
+        let last = second.last_checkpoint().unwrap_or(checkpoint);
+        let version = second.outcome.expect("finished").expect("resumed upload");
+        assert_eq!(
+            version.id.as_str(),
+            preview_id,
+            "the earlier preview got the file"
+        );
+        let (previews, comments) = counts(&admin, &task).await;
+        assert_eq!(previews, previews_before + 1, "exactly one new revision");
+        assert_eq!(comments, comments_before + 1, "exactly one new comment");
+        let preview = admin
+            .get(&format!("/data/preview-files/{preview_id}"))
+            .await
+            .expect("preview");
+        assert_eq!(preview["status"], "ready", "{preview}");
+        assert!(preview["original_name"].is_string(), "{preview}");
+
+        // Run again from the last checkpoint (as after a crash between Zou's answer and the
+        // queue recording it): nothing new is made, the same version comes back.
+        let third = attempt(&c, &req, Some(&last), None, None).await;
+        let again = third.outcome.expect("finished").expect("replayed upload");
+        assert_eq!(again.id, version.id);
+        assert_eq!(counts(&admin, &task).await, (previews, comments));
+        // Kitsu previews are movies and pictures.
+        assert!(c.upload_accepts("a.mov").is_ok() && c.upload_accepts("b.png").is_ok());
+        assert!(c.upload_accepts("c.wav").is_err() && c.upload_accepts("d.txt").is_err());
+    }
+}

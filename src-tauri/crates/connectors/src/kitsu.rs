@@ -20,7 +20,7 @@ pub mod events;
 pub mod mapping;
 
 use std::collections::HashMap;
-use std::sync::{Arc, Mutex};
+use std::sync::Mutex;
 
 use async_trait::async_trait;
 use framenote_core::{
@@ -31,6 +31,7 @@ use reqwest::Method;
 use serde::de::DeserializeOwned;
 use serde_json::{Value, json};
 
+use crate::UploadContext;
 use crate::http::{HttpClient, HttpConfig, Retry};
 use crate::kitsu::annotations::{Canvas, kitsu_fps};
 use crate::kitsu::mapping::{
@@ -844,31 +845,112 @@ impl Connector for KitsuConnector {
         request: &UploadRequest,
         progress: &(dyn Fn(u64) + Send + Sync),
     ) -> Result<Version> {
+        let context = UploadContext {
+            resume: None,
+            checkpoint: &|_| {},
+            progress,
+            bandwidth: None,
+        };
+        self.upload_resumable(request, &context).await
+    }
+
+    fn upload_accepts(&self, file_name: &str) -> std::result::Result<(), String> {
+        // Previews are movies and pictures: Zou turns anything else into a download-only file
+        // that cannot be reviewed.
+        match framenote_core::media_kind_of(file_name) {
+            Some(framenote_core::MediaKind::Movie | framenote_core::MediaKind::Image) => Ok(()),
+            Some(framenote_core::MediaKind::Audio) => Err(format!(
+                "{file_name}: Kitsu previews are movies or pictures, not sound alone"
+            )),
+            None => Err(format!(
+                "{file_name}: not a movie or picture Kitsu can review"
+            )),
+        }
+    }
+
+    async fn upload_resumable(
+        &self,
+        request: &UploadRequest,
+        context: &UploadContext<'_>,
+    ) -> Result<Version> {
+        if !request.subfolder.is_empty() {
+            return Err(ConnectorError::new(
+                ErrorKind::Rejected,
+                "Kitsu takes files on a task, not folders: drop the files themselves",
+            ));
+        }
         let task_id = request.destination.as_str();
-        let status = self.status_id_for(task_id, None).await?;
-        let text = request
-            .comment
-            .clone()
-            .unwrap_or_else(|| format!("New version: {}", request.name));
-        let comment: ZComment = self
-            .call(
-                Method::POST,
-                &format!("/actions/tasks/{task_id}/comment"),
-                Some(&json!({"task_status_id": status, "comment": text})),
-                Retry::Unsafe,
-            )
-            .await?;
-        let preview: ZPreview = self
-            .call(
-                Method::POST,
-                &format!(
-                    "/actions/tasks/{task_id}/comments/{}/add-preview",
-                    comment.id
-                ),
-                Some(&json!({})),
-                Retry::Unsafe,
-            )
-            .await?;
+        // One POST sends the file, so a new attempt sends it again; but the comment and the
+        // preview (the revision) made by an earlier attempt are reused, so Kitsu ends with one.
+        let mut cp = context
+            .resume
+            .and_then(|v| serde_json::from_value::<KitsuCheckpoint>(v.clone()).ok())
+            .filter(|c| c.task_id == task_id && c.name == request.name)
+            .unwrap_or_else(|| KitsuCheckpoint {
+                task_id: task_id.to_owned(),
+                name: request.name.clone(),
+                comment_id: None,
+                preview_id: None,
+            });
+        (context.progress)(0);
+        if let Some(preview_id) = cp.preview_id.clone() {
+            match self
+                .get::<ZPreview>(&format!("/data/preview-files/{preview_id}"))
+                .await
+            {
+                // The earlier attempt's file reached Zou and was processed: nothing to send.
+                Ok(p) if p.original_name.as_deref().is_some_and(|n| !n.is_empty()) => {
+                    let size = tokio::fs::metadata(&request.path)
+                        .await
+                        .map(|m| m.len())
+                        .unwrap_or(0);
+                    (context.progress)(size);
+                    return self.uploaded_version(task_id, p).await;
+                }
+                // Still empty: Zou takes the file on it.
+                Ok(_) => {}
+                // Zou removes a preview whose processing failed: a new one on the same comment.
+                Err(e) if e.kind == ErrorKind::NotFound => cp.preview_id = None,
+                Err(e) => return Err(e),
+            }
+        }
+        let comment_id = match cp.comment_id.clone() {
+            Some(id) => id,
+            None => {
+                let status = self.status_id_for(task_id, None).await?;
+                let text = request
+                    .comment
+                    .clone()
+                    .unwrap_or_else(|| format!("New version: {}", request.name));
+                let comment: ZComment = self
+                    .call(
+                        Method::POST,
+                        &format!("/actions/tasks/{task_id}/comment"),
+                        Some(&json!({"task_status_id": status, "comment": text})),
+                        Retry::Unsafe,
+                    )
+                    .await?;
+                cp.comment_id = Some(comment.id.clone());
+                cp.report(context);
+                comment.id
+            }
+        };
+        let preview_id = match cp.preview_id.clone() {
+            Some(id) => id,
+            None => {
+                let preview: ZPreview = self
+                    .call(
+                        Method::POST,
+                        &format!("/actions/tasks/{task_id}/comments/{comment_id}/add-preview"),
+                        Some(&json!({})),
+                        Retry::Unsafe,
+                    )
+                    .await?;
+                cp.preview_id = Some(preview.id.clone());
+                cp.report(context);
+                preview.id
+            }
+        };
         let size = tokio::fs::metadata(&request.path)
             .await
             .map_err(|e| ConnectorError::io(format!("reading {}", request.path.display()), &e))?
@@ -876,21 +958,17 @@ impl Connector for KitsuConnector {
         let file = tokio::fs::File::open(&request.path)
             .await
             .map_err(|e| ConnectorError::io(format!("opening {}", request.path.display()), &e))?;
-        let sent = Arc::new(std::sync::atomic::AtomicU64::new(0));
-        let counter = Arc::clone(&sent);
-        let stream = tokio_util::io::ReaderStream::new(file).map(move |chunk| {
-            if let Ok(bytes) = &chunk {
-                counter.fetch_add(bytes.len() as u64, std::sync::atomic::Ordering::Relaxed);
-            }
-            chunk
-        });
-        let part =
-            reqwest::multipart::Part::stream_with_length(reqwest::Body::wrap_stream(stream), size)
-                .file_name(request.name.clone())
-                .mime_str("application/octet-stream")
-                .map_err(|e| ConnectorError::new(ErrorKind::Rejected, format!("upload: {e}")))?;
+        drop(file);
+        // The file as a body that waits for the bandwidth limit before each chunk.
+        let (body, events) =
+            crate::iconik::upload::file_body(&request.path, 0, size, context.bandwidth.is_some())
+                .await?;
+        let part = reqwest::multipart::Part::stream_with_length(body, size)
+            .file_name(request.name.clone())
+            .mime_str("application/octet-stream")
+            .map_err(|e| ConnectorError::new(ErrorKind::Rejected, format!("upload: {e}")))?;
         let token = self.access_token()?;
-        let url = self.url(&format!("/pictures/preview-files/{}", preview.id));
+        let url = self.url(&format!("/pictures/preview-files/{preview_id}"));
         // Report progress while the body streams; the request itself is sent once (a file
         // stream cannot be replayed, and a second upload to one preview is refused by Zou).
         let form = reqwest::multipart::Form::new().part("file", part);
@@ -901,17 +979,15 @@ impl Connector for KitsuConnector {
             .bearer_auth(&token)
             .multipart(form)
             .send();
-        tokio::pin!(request_future);
-        let response = loop {
-            tokio::select! {
-                answer = &mut request_future => break answer,
-                () = tokio::time::sleep(std::time::Duration::from_millis(100)) => {
-                    progress(sent.load(std::sync::atomic::Ordering::Relaxed));
-                }
-            }
-        }
+        let response = crate::iconik::upload::drive(
+            request_future,
+            events,
+            0,
+            context.progress,
+            context.bandwidth,
+        )
+        .await
         .map_err(|e| crate::http::classify_transport("POST /pictures/preview-files", &e))?;
-        progress(sent.load(std::sync::atomic::Ordering::Relaxed));
         if !response.status().is_success() {
             return Err(
                 crate::http::error_from_response("POST /pictures/preview-files", response).await,
@@ -924,6 +1000,39 @@ impl Connector for KitsuConnector {
                 "Kitsu could not process the uploaded movie (status \"broken\")",
             ));
         }
+        (context.progress)(size);
+        self.uploaded_version(task_id, uploaded).await
+    }
+
+    async fn subscribe(&self) -> Result<Subscription> {
+        let token = self.access_token()?;
+        events::subscribe(self.http.clone(), self.config.events(), token).await
+    }
+}
+
+/// What an interrupted Kitsu upload already made: the comment, and the preview (the revision)
+/// the file goes to.
+#[derive(Debug, Clone, serde::Serialize, serde::Deserialize)]
+struct KitsuCheckpoint {
+    task_id: String,
+    name: String,
+    comment_id: Option<String>,
+    preview_id: Option<String>,
+}
+
+impl KitsuCheckpoint {
+    fn report(&self, context: &UploadContext<'_>) {
+        match serde_json::to_value(self) {
+            Ok(v) => (context.checkpoint)(v),
+            // Strings only: they always serialise.
+            Err(e) => tracing::warn!(error = %e, "Kitsu checkpoint not serialisable"),
+        }
+    }
+}
+
+impl KitsuConnector {
+    /// The version an uploaded preview became, as browsing lists it.
+    async fn uploaded_version(&self, task_id: &str, uploaded: ZPreview) -> Result<Version> {
         // List it the way browsing does, so that its media facts (entity fps, frame_in) are the
         // same as the next listing's; fall back to the project's rate if the task is not in
         // the user's lists (an artist uploading to a task assigned to someone else).
@@ -944,10 +1053,5 @@ impl Connector for KitsuConnector {
         let project = self.project(&project_id).await?;
         let rate = mapping::resolve_fps(project.as_ref(), None);
         Ok(mapping::preview_version(&uploaded, task_id, rate, 1, None))
-    }
-
-    async fn subscribe(&self) -> Result<Subscription> {
-        let token = self.access_token()?;
-        events::subscribe(self.http.clone(), self.config.events(), token).await
     }
 }

@@ -110,6 +110,10 @@ pub struct ZPreview {
     /// processing / ready / broken.
     #[serde(default)]
     pub status: Option<String>,
+    /// The uploaded file's name; Zou sets it once the file is processed and then refuses a
+    /// second upload to the same preview.
+    #[serde(default)]
+    pub original_name: Option<String>,
     /// Picture width.
     #[serde(default)]
     pub width: Option<u32>,
