@@ -144,10 +144,10 @@ pub async fn upload(
     // will not come.
     if result.as_ref().is_err_and(|e| e.kind.is_transient()) {
         let held = last.lock().unwrap_or_else(|p| p.into_inner()).take();
-        if let Some(checkpoint) = held {
-            if let Err(abort) = abandon(mx, &checkpoint).await {
-                tracing::warn!(error = %abort, "Flow Capture upload could not be aborted");
-            }
+        if let Some(checkpoint) = held
+            && let Err(abort) = abandon(mx, &checkpoint).await
+        {
+            tracing::warn!(error = %abort, "Flow Capture upload could not be aborted");
         }
     }
     result
@@ -206,10 +206,11 @@ async fn abort_if_permanent(
     state: &Checkpoint,
     error: ConnectorError,
 ) -> ConnectorError {
-    if !error.kind.is_transient() && state.asset_id.is_none() {
-        if let Err(abort) = abort(mx, &state.key, &state.upload_id).await {
-            tracing::warn!(error = %abort, "Flow Capture upload could not be aborted");
-        }
+    if !error.kind.is_transient()
+        && state.asset_id.is_none()
+        && let Err(abort) = abort(mx, &state.key, &state.upload_id).await
+    {
+        tracing::warn!(error = %abort, "Flow Capture upload could not be aborted");
     }
     error
 }
