@@ -13,4 +13,5 @@ mod outbox;
 mod sonyci;
 mod sync;
 mod upload_resume;
+mod uploads;
 mod zou;

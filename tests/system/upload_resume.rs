@@ -525,7 +525,10 @@ mod iconik {
         let first = attempt_until_sent(c.as_ref(), &req, None, SIZE as u64 / 2).await;
         assert!(first.outcome.is_none(), "the first attempt was to be cut");
         let checkpoint = first.last_checkpoint().expect("checkpoint");
-        assert!(checkpoint["session_url"].is_string(), "{checkpoint}");
+        assert!(
+            checkpoint["secret"]["session_url"].is_string(),
+            "{checkpoint}"
+        );
         // As after a crash: the storage notices the connection is gone.
         tokio::time::sleep(Duration::from_millis(300)).await;
         let before = held(&base).await;

@@ -296,7 +296,7 @@ macro_rules! watch_select {
     ($tail:literal) => {
         concat!(
             "SELECT w.id, w.path, w.account_id, w.node_id, w.destination, w.enabled, \
-             w.detect_versions, w.comment, w.created_at, (SELECT COUNT(*) FROM watch_files f \
+             w.detect_versions, w.comment, w.created_at, (SELECT COUNT(DISTINCT f.transfer_id) FROM watch_files f \
              WHERE f.folder_id = w.id AND f.transfer_id IS NOT NULL) AS files_sent \
              FROM watch_folders AS w ",
             $tail

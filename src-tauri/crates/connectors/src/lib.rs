@@ -211,6 +211,9 @@ pub struct UploadRequest {
 /// stores each one durably and gives the last one back as `resume` when the upload is started
 /// again after a failure, a pause, or a restart of the app. A connector that cannot resume
 /// ignores `resume` and starts cleanly, taking care not to leave a second copy on the platform.
+///
+/// A checkpoint's top-level `secret` field (an upload session URL that authorises writes) is
+/// kept by the queue in the OS secret store, never in the cache, and handed back in `resume`.
 pub struct UploadContext<'a> {
     /// The last checkpoint this connector reported for this transfer.
     pub resume: Option<&'a serde_json::Value>,

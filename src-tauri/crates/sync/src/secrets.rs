@@ -121,52 +121,13 @@ impl SecretStore {
     pub async fn save_session(&self, account: &AccountId, session: &Session) -> Result<()> {
         let value = serde_json::to_string(session)
             .map_err(|e| SyncError::Secrets(format!("cannot encode the session: {e}")))?;
-        match &self.backend {
-            Backend::Keyring => {
-                let user = account.0.clone();
-                blocking(move || {
-                    keyring::Entry::new(SERVICE, &user)
-                        .and_then(|entry| entry.set_password(&value))
-                        .map_err(|e| SyncError::Secrets(format!("keyring write failed: {e}")))
-                })
-                .await
-            }
-            Backend::File(path) => {
-                let path = path.clone();
-                let account = account.0.clone();
-                blocking(move || {
-                    let mut all = read_file(&path)?;
-                    all.insert(account, value);
-                    write_file(&path, &all)
-                })
-                .await
-            }
-        }
+        self.save_secret(&account.0, value).await
     }
 
     /// The stored session of an account, if any.
     pub async fn load_session(&self, account: &AccountId) -> Result<Option<Session>> {
-        let value = match &self.backend {
-            Backend::Keyring => {
-                let user = account.0.clone();
-                blocking(move || {
-                    let entry = keyring::Entry::new(SERVICE, &user)
-                        .map_err(|e| SyncError::Secrets(format!("keyring: {e}")))?;
-                    match entry.get_password() {
-                        Ok(value) => Ok(Some(value)),
-                        Err(keyring::Error::NoEntry) => Ok(None),
-                        Err(e) => Err(SyncError::Secrets(format!("keyring read failed: {e}"))),
-                    }
-                })
-                .await?
-            }
-            Backend::File(path) => {
-                let path = path.clone();
-                let account = account.0.clone();
-                blocking(move || Ok(read_file(&path)?.remove(&account))).await?
-            }
-        };
-        value
+        self.load_secret(&account.0)
+            .await?
             .map(|v| {
                 serde_json::from_str(&v)
                     .map_err(|e| SyncError::Secrets(format!("stored session is unreadable: {e}")))
@@ -176,11 +137,64 @@ impl SecretStore {
 
     /// Forgets an account's session (sign-out, account removal).
     pub async fn delete_session(&self, account: &AccountId) -> Result<()> {
+        self.delete_secret(&account.0).await
+    }
+
+    /// Stores (or replaces) a secret under `key` (an account id, or `transfer:<uuid>` for the
+    /// secret part of an upload checkpoint).
+    pub(crate) async fn save_secret(&self, key: &str, value: String) -> Result<()> {
+        let key = key.to_string();
         match &self.backend {
             Backend::Keyring => {
-                let user = account.0.clone();
                 blocking(move || {
-                    let entry = keyring::Entry::new(SERVICE, &user)
+                    keyring::Entry::new(SERVICE, &key)
+                        .and_then(|entry| entry.set_password(&value))
+                        .map_err(|e| SyncError::Secrets(format!("keyring write failed: {e}")))
+                })
+                .await
+            }
+            Backend::File(path) => {
+                let path = path.clone();
+                blocking(move || {
+                    let mut all = read_file(&path)?;
+                    all.insert(key, value);
+                    write_file(&path, &all)
+                })
+                .await
+            }
+        }
+    }
+
+    /// The secret stored under `key`, if any.
+    pub(crate) async fn load_secret(&self, key: &str) -> Result<Option<String>> {
+        let key = key.to_string();
+        match &self.backend {
+            Backend::Keyring => {
+                blocking(move || {
+                    let entry = keyring::Entry::new(SERVICE, &key)
+                        .map_err(|e| SyncError::Secrets(format!("keyring: {e}")))?;
+                    match entry.get_password() {
+                        Ok(value) => Ok(Some(value)),
+                        Err(keyring::Error::NoEntry) => Ok(None),
+                        Err(e) => Err(SyncError::Secrets(format!("keyring read failed: {e}"))),
+                    }
+                })
+                .await
+            }
+            Backend::File(path) => {
+                let path = path.clone();
+                blocking(move || Ok(read_file(&path)?.remove(&key))).await
+            }
+        }
+    }
+
+    /// Forgets the secret under `key`.
+    pub(crate) async fn delete_secret(&self, key: &str) -> Result<()> {
+        let key = key.to_string();
+        match &self.backend {
+            Backend::Keyring => {
+                blocking(move || {
+                    let entry = keyring::Entry::new(SERVICE, &key)
                         .map_err(|e| SyncError::Secrets(format!("keyring: {e}")))?;
                     match entry.delete_credential() {
                         Ok(()) | Err(keyring::Error::NoEntry) => Ok(()),
@@ -191,10 +205,9 @@ impl SecretStore {
             }
             Backend::File(path) => {
                 let path = path.clone();
-                let account = account.0.clone();
                 blocking(move || {
                     let mut all = read_file(&path)?;
-                    if all.remove(&account).is_some() {
+                    if all.remove(&key).is_some() {
                         write_file(&path, &all)?;
                     }
                     Ok(())

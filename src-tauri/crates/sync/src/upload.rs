@@ -380,18 +380,65 @@ impl SyncEngine {
     }
 
     async fn abandon(&self, record: &TransferRecord) {
-        let Some(checkpoint) = &record.checkpoint else {
+        let Some(checkpoint) = self.full_checkpoint(record).await else {
             return;
         };
+        self.forget_checkpoint_secret(record).await;
         match self.connector(&record.account).await {
             Ok(connector) => {
-                if let Err(e) = connector.abandon_upload(checkpoint).await {
+                if let Err(e) = connector.abandon_upload(&checkpoint).await {
                     tracing::warn!(transfer = record.id, error = %e, "could not release a cancelled upload on the platform");
                 }
             }
             Err(e) => {
                 tracing::warn!(transfer = record.id, error = %e, "cancelled upload left on the platform")
             }
+        }
+    }
+
+    /// Stores a connector checkpoint: its `secret` part (an upload session URL that authorises
+    /// writes) goes to the secret store under `secret_ref`, the rest to the cache.
+    async fn store_checkpoint(&self, id: i64, secret_ref: &str, mut value: serde_json::Value) {
+        if let Some(secret) = value.as_object_mut().and_then(|o| o.remove("secret")) {
+            if !secret.is_null() {
+                if let Err(e) = self
+                    .secrets
+                    .save_secret(secret_ref, secret.to_string())
+                    .await
+                {
+                    // Without its secret the checkpoint cannot resume the session: the connector
+                    // then starts a new one, which costs bytes, never correctness.
+                    tracing::warn!(transfer = id, error = %e, "upload session not kept");
+                }
+            }
+            if let Some(object) = value.as_object_mut() {
+                object.insert("secret_ref".into(), serde_json::Value::from(secret_ref));
+            }
+        }
+        if let Err(e) = self.cache.save_transfer_checkpoint(id, &value).await {
+            tracing::warn!(transfer = id, error = %e, "cannot store an upload checkpoint");
+        }
+    }
+
+    /// The checkpoint as the connector reported it, its secret part read back.
+    async fn full_checkpoint(&self, record: &TransferRecord) -> Option<serde_json::Value> {
+        let mut checkpoint = record.checkpoint.clone()?;
+        if let Some(key) = secret_ref_of(Some(&checkpoint))
+            && let Ok(Some(secret)) = self.secrets.load_secret(&key).await
+            && let Ok(secret) = serde_json::from_str::<serde_json::Value>(&secret)
+            && let Some(object) = checkpoint.as_object_mut()
+        {
+            object.remove("secret_ref");
+            object.insert("secret".into(), secret);
+        }
+        Some(checkpoint)
+    }
+
+    async fn forget_checkpoint_secret(&self, record: &TransferRecord) {
+        if let Some(key) = secret_ref_of(record.checkpoint.as_ref())
+            && let Err(e) = self.secrets.delete_secret(&key).await
+        {
+            tracing::warn!(transfer = record.id, error = %e, "upload session secret not removed");
         }
     }
 
@@ -418,6 +465,14 @@ impl SyncEngine {
             Err(e) => Err(e),
         }
     }
+}
+
+fn secret_ref_of(checkpoint: Option<&serde_json::Value>) -> Option<String> {
+    checkpoint?
+        .get("secret_ref")?
+        .as_str()
+        .filter(|r| r.starts_with("transfer:"))
+        .map(str::to_string)
 }
 
 /// Lists the files under the dropped paths: files as they are, folders walked (hidden entries
@@ -573,7 +628,7 @@ impl TransferQueue {
     }
 
     /// Waits until nothing is running and nothing queued is due (done, failed, paused, or
-    /// waiting for a retry time).
+    /// waiting for a retry time), and the library shows what was sent.
     pub async fn wait_idle(&self) -> Result<()> {
         loop {
             let notified = self.shared.idle.notified();
@@ -585,10 +640,14 @@ impl TransferQueue {
     }
 
     async fn is_idle(&self) -> Result<bool> {
-        let running = lock_state(&self.shared.state).running;
+        let (running, pulling) = {
+            let state = lock_state(&self.shared.state);
+            (state.running, !state.pulls.is_empty())
+        };
         let transfers = self.shared.engine.cache.list_transfers().await?;
         let now = framenote_cache::now_millis();
         Ok(running == 0
+            && !pulling
             && !transfers.iter().any(|t| {
                 t.state == TransferState::Running
                     || (t.state == TransferState::Queued && t.next_attempt_ms <= now)
@@ -702,6 +761,9 @@ async fn attempt(shared: Arc<QueueShared>, id: i64) {
     let ending = send(&shared, &record).await;
     let result = match ending {
         Ending::Sent(version) => {
+            if let Ok(latest) = engine.cache.transfer(id).await {
+                engine.forget_checkpoint_secret(&latest).await;
+            }
             let result = engine
                 .cache
                 .finish_transfer(id, &version.asset, &version.id)
@@ -766,7 +828,9 @@ async fn send(shared: &Arc<QueueShared>, record: &TransferRecord) -> Ending {
         Ok(connector) => connector,
         Err(e) => return Ending::Local(e.to_string()),
     };
-    let mut resume = record.checkpoint.clone();
+    let mut resume = engine.full_checkpoint(record).await;
+    let secret_ref = secret_ref_of(record.checkpoint.as_ref())
+        .unwrap_or_else(|| format!("transfer:{}", uuid::Uuid::new_v4()));
     if meta.len() != record.size || modified_ms(&meta) != record.modified_ms {
         // The file was written again since it was queued: what the platform holds is of the
         // old content. Release it and send the new file from the start.
@@ -821,9 +885,7 @@ async fn send(shared: &Arc<QueueShared>, record: &TransferRecord) -> Ending {
                 Err(error) => Ending::Failed(error),
             },
             Some(value) = checkpoint_rx.recv() => {
-                if let Err(e) = engine.cache.save_transfer_checkpoint(record.id, &value).await {
-                    tracing::warn!(transfer = record.id, error = %e, "cannot store an upload checkpoint");
-                }
+                engine.store_checkpoint(record.id, &secret_ref, value).await;
             }
             _ = ticker.tick() => {
                 let now = Instant::now();
@@ -841,7 +903,7 @@ async fn send(shared: &Arc<QueueShared>, record: &TransferRecord) -> Ending {
                     Ok(stored) if stored.state != TransferState::Running => break Ending::Stopped(stored.state),
                     _ => {}
                 }
-                if done != last_saved && samples.len() % 4 == 0 {
+                if done != last_saved && samples.len().is_multiple_of(4) {
                     last_saved = done;
                     let _ = engine.cache.record_transfer_progress(record.id, done).await;
                 }

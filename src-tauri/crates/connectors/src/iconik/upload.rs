@@ -205,13 +205,21 @@ pub mod resumable {
         file_set_id: Option<String>,
         #[serde(default)]
         file_id: Option<String>,
-        /// The GCS resumable session. It authorises writing this one object for a week; it
-        /// grants nothing else (no read, no other object, no iconik call).
+        /// What must not be written to the cache (see [`crate::UploadContext`]).
         #[serde(default)]
-        session_url: Option<String>,
+        secret: CheckpointSecret,
         /// The storage holds every byte.
         #[serde(default)]
         stored: bool,
+    }
+
+    /// The GCS resumable session URL authorises writing this one object for a week to whoever
+    /// holds it: a credential, so it travels in the checkpoint's `secret` part, which the queue
+    /// keeps in the OS secret store.
+    #[derive(Debug, Clone, Default, serde::Serialize, serde::Deserialize)]
+    struct CheckpointSecret {
+        #[serde(default)]
+        session_url: Option<String>,
     }
 
     impl Checkpoint {
@@ -330,7 +338,7 @@ pub mod resumable {
             if cp.stored {
                 break;
             }
-            if cp.session_url.is_none() {
+            if cp.secret.session_url.is_none() {
                 if let Some(old) = cp.file_id.take() {
                     // A record whose bytes never started (or went to a non-resumable storage)
                     // is replaced, so the asset keeps one file.
@@ -348,7 +356,7 @@ pub mod resumable {
                 cp.file_id = Some(file.id.clone());
                 let file_method = file.storage_method.clone().unwrap_or(method.clone());
                 if file_method == "GCS" {
-                    cp.session_url = Some(start_session(c, &file).await?);
+                    cp.secret.session_url = Some(start_session(c, &file).await?);
                     cp.report(context);
                 } else {
                     cp.report(context);
@@ -358,7 +366,7 @@ pub mod resumable {
                     break;
                 }
             }
-            let url = cp.session_url.clone().unwrap_or_default();
+            let url = cp.secret.session_url.clone().unwrap_or_default();
             match send_to_session(c, &url, request, size, context).await? {
                 true => {
                     cp.stored = true;
@@ -366,7 +374,7 @@ pub mod resumable {
                 }
                 false => {
                     tracing::info!("iconik storage session is gone; starting a new file record");
-                    cp.session_url = None;
+                    cp.secret.session_url = None;
                 }
             }
         }
