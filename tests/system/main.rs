@@ -5,6 +5,7 @@ mod conformance;
 mod e2e_foundation;
 mod e2e_platforms;
 mod e2e_review;
+mod e2e_uploads;
 mod flex;
 mod iconik;
 mod kitsu;

@@ -585,7 +585,9 @@ struct QueueShared {
 #[derive(Default)]
 struct RunnerState {
     running: usize,
-    pulls: HashMap<AccountId, bool>,
+    /// Accounts being pulled after uploads: whether to pull once more, and the finished
+    /// transfers announced as done once the pull has listed them.
+    pulls: HashMap<AccountId, (bool, Vec<i64>)>,
 }
 
 impl std::fmt::Debug for TransferQueue {
@@ -768,7 +770,7 @@ async fn attempt(shared: Arc<QueueShared>, id: i64) {
                 .cache
                 .finish_transfer(id, &version.asset, &version.id)
                 .await;
-            schedule_pull(shared.clone(), record.account.clone());
+            schedule_pull(shared.clone(), record.account.clone(), id);
             result
         }
         Ending::Stopped(TransferState::Cancelled) => {
@@ -791,7 +793,10 @@ async fn attempt(shared: Arc<QueueShared>, id: i64) {
     if let Err(e) = result {
         tracing::warn!(transfer = id, error = %e, "cannot record an upload's outcome");
     }
-    if let Ok(latest) = engine.cache.transfer(id).await {
+    // A sent file is announced once the pull after it has listed it (see `schedule_pull`).
+    if let Ok(latest) = engine.cache.transfer(id).await
+        && latest.state != TransferState::Done
+    {
         engine.emit_transfer(latest, None);
     }
     engine.uploads_wake.notify_one();
@@ -929,17 +934,25 @@ async fn send(shared: &Arc<QueueShared>, record: &TransferRecord) -> Ending {
 
 /// Pulls the account once the queue has sent something, so the new asset shows in the library;
 /// several uploads finishing together cause one pull, plus one more if any finished during it.
-fn schedule_pull(shared: Arc<QueueShared>, account: AccountId) {
+fn schedule_pull(shared: Arc<QueueShared>, account: AccountId, finished: i64) {
     {
         let mut state = lock_state(&shared.state);
-        if let Some(again) = state.pulls.get_mut(&account) {
+        if let Some((again, waiting)) = state.pulls.get_mut(&account) {
             *again = true;
+            waiting.push(finished);
             return;
         }
-        state.pulls.insert(account.clone(), false);
+        state.pulls.insert(account.clone(), (false, vec![finished]));
     }
     tokio::spawn(async move {
         loop {
+            let listed = match lock_state(&shared.state).pulls.get_mut(&account) {
+                Some((again, waiting)) => {
+                    *again = false;
+                    std::mem::take(waiting)
+                }
+                None => Vec::new(),
+            };
             let cancel = crate::cancellation();
             if let Err(e) = shared
                 .engine
@@ -948,11 +961,19 @@ fn schedule_pull(shared: Arc<QueueShared>, account: AccountId) {
             {
                 tracing::warn!(account = %account.0, error = %e, "pull after upload failed");
             }
+            // Only now "done": the library lists what the UI is told has arrived.
+            for id in listed {
+                if let Ok(record) = shared.engine.cache.transfer(id).await {
+                    shared.engine.emit_transfer(record, None);
+                }
+            }
             let mut state = lock_state(&shared.state);
-            match state.pulls.get_mut(&account) {
-                Some(again) if *again => *again = false,
+            match state.pulls.get(&account) {
+                Some((true, _)) => {}
                 _ => {
                     state.pulls.remove(&account);
+                    drop(state);
+                    shared.idle.notify_waiters();
                     return;
                 }
             }
