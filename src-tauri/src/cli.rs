@@ -661,11 +661,7 @@ async fn transfers(engine: &Arc<SyncEngine>, out: &Output, args: TransfersArgs) 
                 "#{} {:<9} {:>3}% {} → {}{}",
                 t.id,
                 t.state.key(),
-                if t.size == 0 {
-                    100
-                } else {
-                    t.bytes_done * 100 / t.size
-                },
+                (t.bytes_done * 100).checked_div(t.size).unwrap_or(100),
                 t.name,
                 t.destination_label,
                 t.error

@@ -400,16 +400,15 @@ impl SyncEngine {
     /// writes) goes to the secret store under `secret_ref`, the rest to the cache.
     async fn store_checkpoint(&self, id: i64, secret_ref: &str, mut value: serde_json::Value) {
         if let Some(secret) = value.as_object_mut().and_then(|o| o.remove("secret")) {
-            if !secret.is_null() {
-                if let Err(e) = self
+            if !secret.is_null()
+                && let Err(e) = self
                     .secrets
                     .save_secret(secret_ref, secret.to_string())
                     .await
-                {
-                    // Without its secret the checkpoint cannot resume the session: the connector
-                    // then starts a new one, which costs bytes, never correctness.
-                    tracing::warn!(transfer = id, error = %e, "upload session not kept");
-                }
+            {
+                // Without its secret the checkpoint cannot resume the session: the connector
+                // then starts a new one, which costs bytes, never correctness.
+                tracing::warn!(transfer = id, error = %e, "upload session not kept");
             }
             if let Some(object) = value.as_object_mut() {
                 object.insert("secret_ref".into(), serde_json::Value::from(secret_ref));
@@ -918,12 +917,8 @@ async fn send(shared: &Arc<QueueShared>, record: &TransferRecord) -> Ending {
         }
     };
     // Checkpoints reported just before the end are still worth keeping.
-    drop(upload);
     while let Ok(value) = checkpoint_rx.try_recv() {
-        let _ = engine
-            .cache
-            .save_transfer_checkpoint(record.id, &value)
-            .await;
+        engine.store_checkpoint(record.id, &secret_ref, value).await;
     }
     let _ = engine
         .cache
