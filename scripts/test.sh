@@ -15,16 +15,21 @@ scripts/setup.sh --zou
 step "ui: type check, unit tests, build"
 (cd ui && npm run check && npm test && npm run build)
 
-step "build the app and every test"
-cargo build --bin framenote
-cargo build -p framenote-sync --features cli --bin framenote-cli
-cargo test --workspace --no-run
+# Every cargo call selects the same packages and features, so dependencies are compiled once:
+# a call with another feature set (the CLI's, a test server's hyper) would rebuild half the tree.
+CARGO_SCOPE=(--workspace --features framenote-sync/cli)
+
+step "build the app, the headless CLI and every test"
+cargo build "${CARGO_SCOPE[@]}" --bins
+cargo test "${CARGO_SCOPE[@]}" --no-run
+# The CLI tests drive this binary instead of building their own.
+export FRAMENOTE_CLI="${CARGO_TARGET_DIR:-$PWD/target}/debug/framenote-cli"
 
 step "tests (under Xvfb)"
-xvfb-run -a -s "-screen 0 1440x900x24" cargo test --workspace -- --test-threads=2
+xvfb-run -a -s "-screen 0 1440x900x24" cargo test "${CARGO_SCOPE[@]}" -- --test-threads=2
 
 step "format and lints"
 cargo fmt --all -- --check
-cargo clippy --workspace --all-targets -- -D warnings
+cargo clippy "${CARGO_SCOPE[@]}" --all-targets -- -D warnings
 
 step "all tests passed"

