@@ -23,6 +23,8 @@ pub fn specta_builder() -> Builder<tauri::Wry> {
             notes::set_note_status,
             notes::retry_note,
             notes::discard_note,
+            notes::list_statuses,
+            notes::list_people,
             sync::sync_now,
             sync::cancel_task,
             sync::pin,

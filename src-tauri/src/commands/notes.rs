@@ -268,3 +268,46 @@ fn author_name() -> String {
         .filter(|u| !u.is_empty())
         .unwrap_or_else(|| "me".into())
 }
+
+/// Someone a note can @mention.
+#[derive(Debug, Clone, Serialize, specta::Type)]
+pub struct PersonView {
+    id: String,
+    name: String,
+}
+
+/// The review statuses a note on this account can set (the platform's, or the last ones seen
+/// when it cannot be reached).
+#[tauri::command]
+#[specta::specta]
+pub async fn list_statuses(
+    state: State<'_, AppState>,
+    account_id: String,
+) -> IpcResult<Vec<String>> {
+    state
+        .engine
+        .review_statuses(&AccountId(account_id))
+        .await
+        .map_err(crate::state::sync_error)
+}
+
+/// The people a note on this account can mention.
+#[tauri::command]
+#[specta::specta]
+pub async fn list_people(
+    state: State<'_, AppState>,
+    account_id: String,
+) -> IpcResult<Vec<PersonView>> {
+    let people = state
+        .engine
+        .people(&AccountId(account_id))
+        .await
+        .map_err(crate::state::sync_error)?;
+    Ok(people
+        .into_iter()
+        .map(|p| PersonView {
+            id: p.id,
+            name: p.name,
+        })
+        .collect())
+}

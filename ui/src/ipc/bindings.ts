@@ -23,6 +23,13 @@ export const commands = {
 	retryNote: (noteId: string) => typedError<null, IpcError>(__TAURI_INVOKE("retry_note", { noteId })),
 	/**  Gives up posting a note that was never sent; it stays readable locally. */
 	discardNote: (noteId: string) => typedError<null, IpcError>(__TAURI_INVOKE("discard_note", { noteId })),
+	/**
+	 *  The review statuses a note on this account can set (the platform's, or the last ones seen
+	 *  when it cannot be reached).
+	 */
+	listStatuses: (accountId: string) => typedError<string[], IpcError>(__TAURI_INVOKE("list_statuses", { accountId })),
+	/**  The people a note on this account can mention. */
+	listPeople: (accountId: string) => typedError<PersonView[], IpcError>(__TAURI_INVOKE("list_people", { accountId })),
 	/**  Flushes the outbox, pulls, and brings offline copies up to date; returns the task id. */
 	syncNow: (accountId: string) => typedError<string, IpcError>(__TAURI_INVOKE("sync_now", { accountId })),
 	/**  Cancels a long task (unknown ids are ignored: it already ended). */
@@ -535,6 +542,12 @@ export type OutboxState =
 { state: "failed"; 
 /**  Why, in the platform's words. */
 reason: string };
+
+/**  Someone a note can @mention. */
+export type PersonView = {
+	id: string,
+	name: string,
+};
 
 /**  What to keep offline (or stop keeping). */
 export type PinScope = 

@@ -9,8 +9,6 @@
 //! a player's channel is acknowledged exactly once (`player_frame_drawn`), which is what keeps
 //! the backend's flow-control window open. Engine events name things by the engine's ids, so the
 //! answers the UI received are remembered just enough to relate each event to what is on screen.
-//! Methods whose command the shell does not offer yet reject with `internal` "not available in
-//! this build".
 
 import { Channel } from '@tauri-apps/api/core';
 import type { UnlistenFn } from '@tauri-apps/api/event';
@@ -75,6 +73,7 @@ import {
   type Unsubscribe,
   type Viewport,
   type DragDropEvent,
+  type Person,
   type Transfer,
   type TransferSettings,
   type UploadPlan,
@@ -122,11 +121,6 @@ const knownCode = (c: WireErrorCode): ErrorCode => c;
 
 /** An `IpcError` as a `BackendError`; a code from a newer shell still degrades to `internal`. */
 const mapError = (e: IpcError): BackendError => toBackendError({ code: knownCode(e.code), message: e.message });
-
-/** The rejection of a `Backend` method whose Rust command this build of the shell lacks. */
-function notAvailable<T>(): Promise<T> {
-  return Promise.reject(new BackendError('internal', 'not available in this build'));
-}
 
 /** The `listen` of a generated event, reduced to what `subscribe` needs. */
 type Listen<T> = (cb: (event: { payload: T }) => void) => Promise<UnlistenFn>;
@@ -441,8 +435,8 @@ export const tauriBackend: Backend = {
   listAccounts: async () => (await unwrap(commands.listAccounts())).map(mapAccount),
   listNodes: async (accountId, parentId) => (await unwrap(commands.listNodes(accountId, parentId))).map(mapNode),
   listAssets: async (accountId, nodeId) => (await unwrap(commands.listAssets(accountId, nodeId))).map(mapAsset),
-  listStatuses: () => notAvailable(),
-  listPeople: () => notAvailable(),
+  listStatuses: async (accountId) => await unwrap(commands.listStatuses(accountId)),
+  listPeople: async (accountId): Promise<Person[]> => await unwrap(commands.listPeople(accountId)),
   pin: async (scope) => {
     await unwrap(commands.pin(toWireScope(scope)));
   },

@@ -597,6 +597,14 @@ impl Connector for IconikConnector {
         Platform::Iconik
     }
 
+    async fn list_statuses(&self) -> Result<Vec<String>> {
+        // The approval words `mapping::approval_status` accepts, one per iconik status.
+        Ok(["approved", "not_approved", "requested"]
+            .into_iter()
+            .map(str::to_string)
+            .collect())
+    }
+
     fn capabilities(&self) -> Capabilities {
         Capabilities {
             notes: true,

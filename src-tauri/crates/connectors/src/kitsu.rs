@@ -528,6 +528,20 @@ impl Connector for KitsuConnector {
         }
     }
 
+    async fn list_statuses(&self) -> Result<Vec<String>> {
+        Ok(self
+            .statuses()
+            .await?
+            .into_iter()
+            .map(|s| s.short_name)
+            .collect())
+    }
+
+    async fn list_people(&self) -> Result<Vec<crate::Person>> {
+        let persons: Vec<Value> = self.get("/data/persons").await?;
+        Ok(mapping::people(&persons))
+    }
+
     async fn authenticate(&self, credentials: &Credentials) -> Result<Session> {
         let Credentials::Password { user, password } = credentials else {
             return Err(ConnectorError::new(

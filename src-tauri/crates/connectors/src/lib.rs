@@ -185,6 +185,15 @@ pub struct FrameDrawing {
     pub note_client_id: Option<String>,
 }
 
+/// Someone a note can mention.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Person {
+    /// The platform's id.
+    pub id: String,
+    /// The name as the platform shows it (what follows `@` in a note).
+    pub name: String,
+}
+
 /// A file to upload, and where to.
 #[derive(Debug, Clone)]
 pub struct UploadRequest {
@@ -328,6 +337,17 @@ pub trait Connector: Send + Sync {
             self.platform().display_name()
         )))
     }
+    /// The review statuses a note can set (Kitsu task status short names, iconik approvals), for
+    /// the status picker. Empty where the platform has none.
+    async fn list_statuses(&self) -> Result<Vec<String>> {
+        Ok(Vec::new())
+    }
+
+    /// The people a note can @mention. Empty where the platform has no mentions.
+    async fn list_people(&self) -> Result<Vec<Person>> {
+        Ok(Vec::new())
+    }
+
     /// Marks a note resolved or open again.
     async fn set_note_status(
         &self,

@@ -12,6 +12,7 @@
 //! * Uploads (`upload.rs`): drop plans and the resumable transfer queue.
 //! * Watch folders (`watch.rs`): new files in local folders queued as uploads once complete.
 
+mod directory;
 mod engine;
 mod error;
 mod events;

@@ -196,6 +196,32 @@ pub struct ZTaskStatus {
     pub name: Option<String>,
 }
 
+/// Zou's persons as people to mention: active ones, by full name (what Zou matches after `@`),
+/// sorted by name. Bots and inactive accounts cannot be mentioned.
+pub fn people(persons: &[Value]) -> Vec<crate::Person> {
+    let mut people: Vec<crate::Person> = persons
+        .iter()
+        .filter(|p| p.get("active").and_then(Value::as_bool) != Some(false))
+        .filter(|p| p.get("is_bot").and_then(Value::as_bool) != Some(true))
+        .filter_map(|p| {
+            let id = p.get("id")?.as_str()?.to_string();
+            let full = p
+                .get("full_name")
+                .and_then(Value::as_str)
+                .map(str::to_string);
+            let name = full.filter(|n| !n.trim().is_empty()).or_else(|| {
+                let first = p.get("first_name").and_then(Value::as_str).unwrap_or("");
+                let last = p.get("last_name").and_then(Value::as_str).unwrap_or("");
+                let joined = format!("{first} {last}").trim().to_string();
+                (!joined.is_empty()).then_some(joined)
+            })?;
+            Some(crate::Person { id, name })
+        })
+        .collect();
+    people.sort_by(|a, b| a.name.to_lowercase().cmp(&b.name.to_lowercase()));
+    people
+}
+
 /// Zou's frame-rate text as a rational: NTSC rates (23.976, 29.97, 47.952, 59.94, 119.88) become
 /// their exact `×1000/1001` form; others are read as decimals. `None` when unreadable.
 pub fn parse_fps(text: &str) -> Option<FrameRate> {
@@ -641,6 +667,22 @@ pub fn comments_to_notes(
 
 #[cfg(test)]
 mod tests {
+
+    #[test]
+    fn people_are_active_humans_by_full_name() {
+        let persons = serde_json::json!([
+            {"id": "2", "full_name": "Zoe Lead", "active": true},
+            {"id": "1", "first_name": "ada", "last_name": "Comp", "active": true},
+            {"id": "3", "full_name": "Gone Person", "active": false},
+            {"id": "4", "full_name": "Render Bot", "is_bot": true},
+            {"id": "5", "full_name": "   "}
+        ]);
+        let people = people(persons.as_array().unwrap());
+        let names: Vec<&str> = people.iter().map(|p| p.name.as_str()).collect();
+        assert_eq!(names, vec!["ada Comp", "Zoe Lead"]);
+        assert_eq!(people[0].id, "1");
+    }
+
     use super::*;
 
     #[test]
