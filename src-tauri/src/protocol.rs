@@ -24,6 +24,11 @@ pub fn thumbnail_url(version_key: &str, width: u32) -> String {
     )
 }
 
+/// The URL of one frame's picture (a note's frame, under its drawing).
+pub fn frame_thumbnail_url(version_key: &str, index: i64, width: u32) -> String {
+    format!("{}&frame={index}", thumbnail_url(version_key, width))
+}
+
 /// Handles one request on a worker task so that decoding a thumbnail never blocks the webview.
 pub fn handle(
     ctx: UriSchemeContext<'_, tauri::Wry>,
@@ -49,7 +54,12 @@ async fn route(state: &AppState, path: &str, query: &str) -> Response<Vec<u8>> {
                 .and_then(|w| w.parse::<u32>().ok())
                 .unwrap_or(320);
             let width = WIDTHS.into_iter().find(|w| *w >= asked).unwrap_or(1280);
-            match thumbnail(state, &key, width).await {
+            let frame = query
+                .split('&')
+                .find_map(|kv| kv.strip_prefix("frame="))
+                .and_then(|f| f.parse::<i64>().ok())
+                .filter(|f| *f >= 0);
+            match thumbnail(state, &key, width, frame).await {
                 Ok(jpeg_or_png) => respond(StatusCode::OK, "image/png", jpeg_or_png),
                 Err(message) => {
                     tracing::warn!(version = %key, %message, "thumbnail");
@@ -65,16 +75,29 @@ async fn route(state: &AppState, path: &str, query: &str) -> Response<Vec<u8>> {
     }
 }
 
-async fn thumbnail(state: &AppState, key: &str, width: u32) -> Result<Vec<u8>, String> {
-    let cached = cache_path(state, key, width);
+/// A version's representative picture, or the picture of media frame `frame` when given.
+async fn thumbnail(
+    state: &AppState,
+    key: &str,
+    width: u32,
+    frame: Option<i64>,
+) -> Result<Vec<u8>, String> {
+    let cached = cache_path(state, key, width, frame);
     if let Ok(bytes) = tokio::fs::read(&cached).await {
         return Ok(bytes);
     }
     let media = state.media_path(key).await.map_err(|e| e.message)?;
-    let bytes = tokio::task::spawn_blocking(move || framenote_player::thumbnail(&media, width))
-        .await
-        .map_err(|e| e.to_string())?
-        .map_err(|e| e.to_string())?;
+    let bytes = tokio::task::spawn_blocking(move || match frame {
+        Some(index) => framenote_player::snapshot(
+            &media,
+            framenote_player::FrameTarget::Index(index),
+            Some((width, u32::MAX / 4)),
+        ),
+        None => framenote_player::thumbnail(&media, width),
+    })
+    .await
+    .map_err(|e| e.to_string())?
+    .map_err(|e| e.to_string())?;
     if let Some(dir) = cached.parent() {
         let _ = tokio::fs::create_dir_all(dir).await;
     }
@@ -86,13 +109,13 @@ async fn thumbnail(state: &AppState, key: &str, width: u32) -> Result<Vec<u8>, S
     Ok(bytes)
 }
 
-fn cache_path(state: &AppState, key: &str, width: u32) -> PathBuf {
+fn cache_path(state: &AppState, key: &str, width: u32, frame: Option<i64>) -> PathBuf {
     let safe = utf8_percent_encode(key, NON_ALPHANUMERIC).to_string();
-    state
-        .dirs
-        .derived
-        .join("thumbs")
-        .join(format!("{safe}-{width}.png"))
+    let name = match frame {
+        Some(index) => format!("{safe}-{width}-f{index}.png"),
+        None => format!("{safe}-{width}.png"),
+    };
+    state.dirs.derived.join("thumbs").join(name)
 }
 
 fn respond(status: StatusCode, content_type: &str, body: Vec<u8>) -> Response<Vec<u8>> {

@@ -3,6 +3,7 @@
 mod cli;
 mod conformance;
 mod e2e_foundation;
+mod e2e_kitsu;
 mod e2e_platforms;
 mod e2e_review;
 mod e2e_uploads;

@@ -146,7 +146,7 @@ pub async fn create_note(state: State<'_, AppState>, note: NewNote) -> IpcResult
             account: account.clone(),
             version: version.clone(),
             parent: note.parent_id.map(NoteId),
-            author: author_name(),
+            author: author_name(&state, &account).await,
             text: note.text,
             frames: note.frames.map(|f| FrameSpan {
                 start: f.start,
@@ -252,7 +252,12 @@ fn note_view(record: &NoteRecord, version_key: &str, clock: Option<&FrameClock>)
         drawing: note.drawing.clone(),
         outbox,
         review_status: None,
-        frame_thumbnail_url: None,
+        frame_thumbnail_url: note
+            .drawing
+            .as_ref()
+            .filter(|d| !d.is_empty())
+            .and(note.frames)
+            .map(|f| crate::protocol::frame_thumbnail_url(version_key, f.start as i64, 320)),
     }
 }
 
@@ -262,10 +267,19 @@ async fn clock_of(state: &AppState, account: &AccountId, version: &RemoteId) -> 
     FrameClock::new(media.frame_rate, media.start_timecode, media.first_frame).ok()
 }
 
-fn author_name() -> String {
-    std::env::var("USER")
+/// Who a note is by: the platform's name of the signed-in user (what the platform will show), or
+/// the OS user for an account without one (the local library).
+async fn author_name(state: &AppState, account: &AccountId) -> String {
+    let signed_in = state
+        .engine
+        .cache()
+        .account(account)
+        .await
         .ok()
-        .filter(|u| !u.is_empty())
+        .and_then(|a| a.user_name)
+        .filter(|u| !u.trim().is_empty());
+    signed_in
+        .or_else(|| std::env::var("USER").ok().filter(|u| !u.is_empty()))
         .unwrap_or_else(|| "me".into())
 }
 

@@ -186,10 +186,12 @@ export class NotesStore {
     if (!caps.notes) return;
     this.loading = true;
     try {
+      // The pickers are a convenience: a platform that cannot list people or statuses right now
+      // (and never has) must not hide the notes themselves.
       const [threads, people, statuses] = await Promise.all([
         this.backend.listNotes(versionKey),
-        caps.mentions ? this.backend.listPeople(accountId) : Promise.resolve([]),
-        caps.statusChange ? this.backend.listStatuses(accountId) : Promise.resolve([]),
+        caps.mentions ? this.backend.listPeople(accountId).catch(() => []) : Promise.resolve([]),
+        caps.statusChange ? this.backend.listStatuses(accountId).catch(() => []) : Promise.resolve([]),
       ]);
       if (seq !== this.loadSeq) return;
       this.threads = threads;
