@@ -650,10 +650,10 @@ impl Connector for FlexConnector {
         ))
     }
 
-    async fn upload(
+    async fn upload_resumable(
         &self,
         _request: &UploadRequest,
-        _progress: &(dyn Fn(u64) + Send + Sync),
+        _context: &crate::UploadContext<'_>,
     ) -> Result<Version> {
         Err(ConnectorError::unsupported(
             "Dalet Flex documents no upload endpoint; media arrive through the deployment's ingest workflows.",

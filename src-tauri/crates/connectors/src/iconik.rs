@@ -1033,20 +1033,6 @@ impl Connector for IconikConnector {
         self.call(&call).await.map(|_| ())
     }
 
-    async fn upload(
-        &self,
-        request: &UploadRequest,
-        progress: &(dyn Fn(u64) + Send + Sync),
-    ) -> Result<Version> {
-        let context = UploadContext {
-            resume: None,
-            checkpoint: &|_| {},
-            progress,
-            bandwidth: None,
-        };
-        upload::resumable::upload(self, request, &context).await
-    }
-
     async fn upload_resumable(
         &self,
         request: &UploadRequest,

@@ -854,20 +854,6 @@ impl Connector for KitsuConnector {
         self.put_drawing(version, frames.start, drawing, note).await
     }
 
-    async fn upload(
-        &self,
-        request: &UploadRequest,
-        progress: &(dyn Fn(u64) + Send + Sync),
-    ) -> Result<Version> {
-        let context = UploadContext {
-            resume: None,
-            checkpoint: &|_| {},
-            progress,
-            bandwidth: None,
-        };
-        self.upload_resumable(request, &context).await
-    }
-
     fn upload_accepts(&self, file_name: &str) -> std::result::Result<(), String> {
         // Previews are movies and pictures: Zou turns anything else into a download-only file
         // that cannot be reviewed.

@@ -389,22 +389,28 @@ pub trait Connector: Send + Sync {
         )))
     }
 
-    /// Uploads a file; `progress` is called with bytes sent so far.
+    /// Uploads a file in one attempt, keeping no checkpoint (no transfer queue behind it);
+    /// `progress` is called with bytes sent so far.
     async fn upload(
         &self,
         request: &UploadRequest,
         progress: &(dyn Fn(u64) + Send + Sync),
-    ) -> Result<Version>;
+    ) -> Result<Version> {
+        let context = UploadContext {
+            resume: None,
+            checkpoint: &|_| {},
+            progress,
+            bandwidth: None,
+        };
+        self.upload_resumable(request, &context).await
+    }
 
-    /// Uploads a file as one attempt of a resumable transfer (see [`UploadContext`]). The default
-    /// starts from the beginning every time, for platforms with a single-request upload.
+    /// Uploads a file as one attempt of a resumable transfer (see [`UploadContext`]).
     async fn upload_resumable(
         &self,
         request: &UploadRequest,
         context: &UploadContext<'_>,
-    ) -> Result<Version> {
-        self.upload(request, context.progress).await
-    }
+    ) -> Result<Version>;
 
     /// Gives up a transfer for good (the user cancelled it): releases what the last checkpoint
     /// holds on the platform (a multipart upload, an empty preview). Best effort.

@@ -846,20 +846,6 @@ impl Connector for SonyCiConnector {
         Err(unsupported_notes())
     }
 
-    async fn upload(
-        &self,
-        request: &UploadRequest,
-        progress: &(dyn Fn(u64) + Send + Sync),
-    ) -> Result<Version> {
-        let context = UploadContext {
-            resume: None,
-            checkpoint: &|_| {},
-            progress,
-            bandwidth: None,
-        };
-        self.upload_resumable(request, &context).await
-    }
-
     async fn upload_resumable(
         &self,
         request: &UploadRequest,

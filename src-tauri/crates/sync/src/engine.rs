@@ -364,6 +364,32 @@ impl SyncEngine {
         }
     }
 
+    /// Takes an exclusive OS lock on the file `name` in the data folder, for work only one
+    /// process may do at a time (posting the outbox, running the upload queue); `busy` makes the
+    /// error when another process holds it. The lock lasts as long as the returned file.
+    pub(crate) fn lock_data_folder(
+        &self,
+        name: &str,
+        busy: fn(String) -> SyncError,
+    ) -> Result<std::fs::File> {
+        let path = self.data_dir.join(name);
+        let file = std::fs::OpenOptions::new()
+            .create(true)
+            .truncate(false)
+            .write(true)
+            .open(&path)
+            .map_err(|e| SyncError::io(format!("opening {}", path.display()), e))?;
+        match file.try_lock() {
+            Ok(()) => Ok(file),
+            Err(std::fs::TryLockError::WouldBlock) => {
+                Err(busy(self.data_dir.display().to_string()))
+            }
+            Err(std::fs::TryLockError::Error(e)) => {
+                Err(SyncError::io(format!("locking {}", path.display()), e))
+            }
+        }
+    }
+
     /// Where an account's offline proxies go.
     pub fn media_dir(&self, account: &AccountId) -> PathBuf {
         self.data_dir.join("media").join(safe_file_name(&account.0))

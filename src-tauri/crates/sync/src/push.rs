@@ -443,22 +443,7 @@ impl SyncEngine {
 
     /// Takes the data folder's outbox lock, or says another process holds it.
     fn lock_outbox(&self) -> Result<File> {
-        let path = self.data_dir.join(LOCK_FILE);
-        let file = std::fs::OpenOptions::new()
-            .create(true)
-            .truncate(false)
-            .write(true)
-            .open(&path)
-            .map_err(|e| SyncError::io(format!("opening {}", path.display()), e))?;
-        match file.try_lock() {
-            Ok(()) => Ok(file),
-            Err(std::fs::TryLockError::WouldBlock) => {
-                Err(SyncError::OutboxBusy(self.data_dir.display().to_string()))
-            }
-            Err(std::fs::TryLockError::Error(e)) => {
-                Err(SyncError::io(format!("locking {}", path.display()), e))
-            }
-        }
+        self.lock_data_folder(LOCK_FILE, SyncError::OutboxBusy)
     }
 }
 

@@ -662,22 +662,7 @@ fn lock_state(state: &Mutex<RunnerState>) -> std::sync::MutexGuard<'_, RunnerSta
 }
 
 fn lock_uploads(engine: &SyncEngine) -> Result<File> {
-    let path = engine.data_dir.join(LOCK_FILE);
-    let file = std::fs::OpenOptions::new()
-        .create(true)
-        .truncate(false)
-        .write(true)
-        .open(&path)
-        .map_err(|e| SyncError::io(format!("opening {}", path.display()), e))?;
-    match file.try_lock() {
-        Ok(()) => Ok(file),
-        Err(std::fs::TryLockError::WouldBlock) => {
-            Err(SyncError::QueueBusy(engine.data_dir.display().to_string()))
-        }
-        Err(std::fs::TryLockError::Error(e)) => {
-            Err(SyncError::io(format!("locking {}", path.display()), e))
-        }
-    }
+    engine.lock_data_folder(LOCK_FILE, SyncError::QueueBusy)
 }
 
 /// The runner: fills free slots with due transfers, sleeps until something changes.
