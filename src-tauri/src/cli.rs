@@ -1405,94 +1405,19 @@ async fn status(engine: &SyncEngine, out: &Output, args: AccountArg) -> CliResul
 
 async fn export(engine: &SyncEngine, out: &Output, args: ExportArgs) -> CliResult<()> {
     let account = pick_account(engine, &args.account).await?;
-    let notes = engine.cache().notes_for_account(&account).await?;
-    let mut csv = String::from(
-        "note_id,remote_id,asset,version,version_label,frame_start,frame_end,timecode,author,created_at,status,sync_state,has_drawing,text\n",
-    );
-    let mut versions = std::collections::HashMap::new();
-    for note in &notes {
-        if !versions.contains_key(&note.note.version.0) {
-            let record = engine
-                .cache()
-                .version(&account, &note.note.version)
-                .await
-                .ok();
-            versions.insert(note.note.version.0.clone(), record);
-        }
-        let record = versions.get(&note.note.version.0).and_then(Option::as_ref);
-        let clock = record.and_then(|r| {
-            FrameClock::new(
-                r.version.media.frame_rate,
-                r.version.media.start_timecode,
-                r.version.media.first_frame,
-            )
-            .ok()
-        });
-        let (start, end, timecode) = match (note.note.frames, clock) {
-            (Some(span), Some(clock)) => (
-                clock.display_number(span.start as i64).to_string(),
-                clock.display_number(span.end as i64).to_string(),
-                clock.timecode(span.start as i64).to_string(),
-            ),
-            (Some(span), None) => (span.start.to_string(), span.end.to_string(), String::new()),
-            (None, _) => (String::new(), String::new(), String::new()),
-        };
-        let fields = [
-            note.note.id.0.clone(),
-            note.note
-                .remote_id
-                .as_ref()
-                .map(|r| r.0.clone())
-                .unwrap_or_default(),
-            note.asset.0.clone(),
-            note.note.version.0.clone(),
-            record.map(|r| r.version.label.clone()).unwrap_or_default(),
-            start,
-            end,
-            timecode,
-            note.note.author.clone(),
-            note.note.created_at.clone(),
-            format!("{:?}", note.note.status).to_lowercase(),
-            note.sync_state.key().to_string(),
-            note.note.drawing.is_some().to_string(),
-            note.note.text.clone(),
-        ];
-        csv.push_str(
-            &fields
-                .iter()
-                .map(|f| csv_field(f))
-                .collect::<Vec<_>>()
-                .join(","),
-        );
-        csv.push('\n');
-    }
+    let export = engine.notes_csv(&account).await?;
     match &args.output {
         Some(path) => {
-            std::fs::write(path, &csv)
+            std::fs::write(path, &export.csv)
                 .map_err(|e| CliError::Io(format!("writing {}: {e}", path.display())))?;
             out.line(
-                &format!("exported {} notes to {}", notes.len(), path.display()),
-                json!({"exported": notes.len(), "path": path}),
+                &format!("exported {} notes to {}", export.notes, path.display()),
+                json!({"exported": export.notes, "path": path}),
             );
         }
-        None => print!("{csv}"),
+        None => print!("{}", export.csv),
     }
     Ok(())
-}
-
-/// RFC 4180 quoting; a leading `=`, `+`, `-` or `@` is prefixed with `'` so that a spreadsheet
-/// never runs a note's text as a formula.
-fn csv_field(value: &str) -> String {
-    let guarded = if value.starts_with(['=', '+', '-', '@']) && value.parse::<f64>().is_err() {
-        format!("'{value}")
-    } else {
-        value.to_string()
-    };
-    if guarded.contains([',', '"', '\n', '\r']) {
-        format!("\"{}\"", guarded.replace('"', "\"\""))
-    } else {
-        guarded
-    }
 }
 
 /// A probe for the local library that asks `ffprobe` (used where the GStreamer player is not
@@ -1552,15 +1477,6 @@ pub fn ffprobe_probe() -> Probe {
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn csv_quotes_and_defuses_formulas() {
-        assert_eq!(csv_field("plain"), "plain");
-        assert_eq!(csv_field("a, b"), "\"a, b\"");
-        assert_eq!(csv_field("say \"hi\""), "\"say \"\"hi\"\"\"");
-        assert_eq!(csv_field("=HYPERLINK(\"x\")"), "\"'=HYPERLINK(\"\"x\"\")\"");
-        assert_eq!(csv_field("-12"), "-12", "numbers stay numbers");
-    }
 
     #[test]
     fn subcommands_are_recognised_before_the_window_starts() {

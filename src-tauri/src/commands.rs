@@ -25,6 +25,7 @@ pub fn specta_builder() -> Builder<tauri::Wry> {
             notes::discard_note,
             notes::list_statuses,
             notes::list_people,
+            notes::export_notes,
             sync::sync_now,
             sync::cancel_task,
             sync::pin,

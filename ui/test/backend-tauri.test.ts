@@ -164,17 +164,19 @@ describe('tauriBackend', () => {
     ]);
   });
 
-  it('asks the shell for statuses and people by account', async () => {
+  it('asks the shell for statuses, people and a notes export by account', async () => {
     const calls: Array<[string, unknown]> = [];
     mockIPC((cmd, args) => {
       calls.push([cmd, args]);
       if (cmd === 'list_statuses') return ['wfa', 'retake', 'done'];
       if (cmd === 'list_people') return [{ id: 'p1', name: 'Ada Comp' }];
+      if (cmd === 'export_notes') return { path: '/home/me/Documents/Framenote/ci-notes.csv', notes: 3 };
       return null;
     });
     expect(await tauriBackend.listStatuses('acc')).toEqual(['wfa', 'retake', 'done']);
     expect(await tauriBackend.listPeople('acc')).toEqual([{ id: 'p1', name: 'Ada Comp' }]);
-    expect(calls.map(([cmd]) => cmd)).toEqual(['list_statuses', 'list_people']);
+    expect(await tauriBackend.exportNotes('acc')).toEqual({ path: '/home/me/Documents/Framenote/ci-notes.csv', notes: 3 });
+    expect(calls.map(([cmd]) => cmd)).toEqual(['list_statuses', 'list_people', 'export_notes']);
     expect(calls[0]?.[1]).toMatchObject({ accountId: 'acc' });
   });
 

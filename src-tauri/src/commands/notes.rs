@@ -325,3 +325,64 @@ pub async fn list_people(
         })
         .collect())
 }
+
+/// Where an export was written.
+#[derive(Debug, Clone, Serialize, specta::Type)]
+pub struct ExportedNotes {
+    path: String,
+    notes: u32,
+}
+
+/// Writes every note of an account (sent or not) as CSV into the user's Documents folder under
+/// `Framenote/`: how notes on a platform without a comment API (Sony Ci) leave Framenote.
+#[tauri::command]
+#[specta::specta]
+pub async fn export_notes(
+    state: State<'_, AppState>,
+    account_id: String,
+) -> IpcResult<ExportedNotes> {
+    let account = AccountId(account_id);
+    let record = state
+        .engine
+        .cache()
+        .account(&account)
+        .await
+        .map_err(cache_error)?;
+    let export = state
+        .engine
+        .notes_csv(&account)
+        .await
+        .map_err(crate::state::sync_error)?;
+    let folder = dirs::document_dir()
+        .unwrap_or_else(|| state.dirs.data.clone())
+        .join("Framenote");
+    std::fs::create_dir_all(&folder).map_err(|e| {
+        IpcError::new(
+            ErrorCode::Storage,
+            format!("cannot create {}: {e}", folder.display()),
+        )
+    })?;
+    let label: String = record
+        .label
+        .chars()
+        .map(|c| {
+            if c.is_alphanumeric() || c == '-' {
+                c
+            } else {
+                '_'
+            }
+        })
+        .collect();
+    let stamp = chrono::Local::now().format("%Y%m%d-%H%M%S");
+    let path = folder.join(format!("{label}-notes-{stamp}.csv"));
+    std::fs::write(&path, export.csv).map_err(|e| {
+        IpcError::new(
+            ErrorCode::Storage,
+            format!("cannot write {}: {e}", path.display()),
+        )
+    })?;
+    Ok(ExportedNotes {
+        path: path.display().to_string(),
+        notes: u32::try_from(export.notes).unwrap_or(u32::MAX),
+    })
+}

@@ -30,6 +30,11 @@ export const commands = {
 	listStatuses: (accountId: string) => typedError<string[], IpcError>(__TAURI_INVOKE("list_statuses", { accountId })),
 	/**  The people a note on this account can mention. */
 	listPeople: (accountId: string) => typedError<PersonView[], IpcError>(__TAURI_INVOKE("list_people", { accountId })),
+	/**
+	 *  Writes every note of an account (sent or not) as CSV into the user's Documents folder under
+	 *  `Framenote/`: how notes on a platform without a comment API (Sony Ci) leave Framenote.
+	 */
+	exportNotes: (accountId: string) => typedError<ExportedNotes, IpcError>(__TAURI_INVOKE("export_notes", { accountId })),
 	/**  Flushes the outbox, pulls, and brings offline copies up to date; returns the task id. */
 	syncNow: (accountId: string) => typedError<string, IpcError>(__TAURI_INVOKE("sync_now", { accountId })),
 	/**  Cancels a long task (unknown ids are ignored: it already ended). */
@@ -275,6 +280,12 @@ export type ErrorCode =
 "storage" | 
 /**  A bug: logged with details, shown briefly. */
 "internal";
+
+/**  Where an export was written. */
+export type ExportedNotes = {
+	path: string,
+	notes: number,
+};
 
 /**  A frame span as the UI reads it. */
 export type FramesView = {

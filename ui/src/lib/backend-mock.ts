@@ -28,6 +28,7 @@ import {
   type OfflineState,
   type OpenedPlayer,
   type OutboxChanged,
+  type ExportedNotes,
   type Person,
   type PinScope,
   type PlannedFile,
@@ -1148,6 +1149,11 @@ export class MockBackend implements Backend {
     }
     n.status = status;
     return structuredClone(n);
+  }
+
+  async exportNotes(accountId: string): Promise<ExportedNotes> {
+    const count = this.notes.filter((n) => this.findVersion(n.versionKey).acc.account.id === accountId).length;
+    return { path: `/home/you/Documents/Framenote/${accountId}-notes.csv`, notes: count };
   }
 
   async retryNote(noteId: string): Promise<void> {

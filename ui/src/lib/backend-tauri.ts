@@ -73,6 +73,7 @@ import {
   type Unsubscribe,
   type Viewport,
   type DragDropEvent,
+  type ExportedNotes,
   type Person,
   type Transfer,
   type TransferSettings,
@@ -465,6 +466,7 @@ export const tauriBackend: Backend = {
   listNotes: async (versionKey) => (await unwrap(commands.listNotes(versionKey))).map(mapThread),
   createNote: async (note) => mapNote(await unwrap(commands.createNote(toWireNote(note)))),
   setNoteStatus: async (noteId, status) => mapNote(await unwrap(commands.setNoteStatus(noteId, status))),
+  exportNotes: async (accountId): Promise<ExportedNotes> => await unwrap(commands.exportNotes(accountId)),
   retryNote: async (noteId) => {
     await unwrap(commands.retryNote(noteId));
   },

@@ -335,6 +335,12 @@ export interface Person {
   name: string;
 }
 
+/** Where an export of an account's notes was written. */
+export interface ExportedNotes {
+  path: string;
+  notes: number;
+}
+
 // ---------------------------------------------------------------------------------------------
 // Tasks and events
 // ---------------------------------------------------------------------------------------------
@@ -521,6 +527,8 @@ export interface Backend {
   createNote(note: NewNote): Promise<NoteView>;
   setNoteStatus(noteId: string, status: NoteStatus): Promise<NoteView>;
   retryNote(noteId: string): Promise<void>;
+  /** Writes every note of an account (sent or not) as CSV; the way notes leave a platform without comments (Sony Ci). */
+  exportNotes(accountId: string): Promise<ExportedNotes>;
   discardNote(noteId: string): Promise<void>;
 
   /**

@@ -246,6 +246,16 @@ export class LibraryStore {
     }
   }
 
+  /** Writes the account's notes as CSV and says where. */
+  async exportNotes(accountId: string): Promise<void> {
+    try {
+      const done = await this.backend.exportNotes(accountId);
+      this.notify.info(`${done.notes} note${done.notes === 1 ? '' : 's'} exported to ${done.path}`);
+    } catch (e) {
+      this.notify.error(toBackendError(e).message);
+    }
+  }
+
   async syncNow(accountId: string): Promise<void> {
     try {
       const taskId = await this.backend.syncNow(accountId);

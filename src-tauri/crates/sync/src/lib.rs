@@ -16,6 +16,7 @@ mod directory;
 mod engine;
 mod error;
 mod events;
+mod export;
 mod live;
 mod offline;
 mod pull;
@@ -29,6 +30,7 @@ pub use engine::{
 };
 pub use error::{Result, SyncError};
 pub use events::{PullPhase, SyncEvent};
+pub use export::NotesCsv;
 pub use live::LiveOutcome;
 pub use offline::OfflineReport;
 pub use pull::{PullOptions, PullReport};
