@@ -16,9 +16,16 @@ poll's pending answer).
 
 Only loopback. Usage: moxion.py --seed SEED.json --media-dir DIR  (prints the port, then serves).
 Test-only controls live under /__control/ (fault injection and counters; never platform state).
+
+Part checksums (moxion.md §6: "/upload/asset/part" takes an optional `content_md5`, "Base64 encoded
+MD5 hash of the part's data"): the presigned PUT then behaves as S3 UploadPart with a signed
+Content-MD5 — the PUT must carry the same header and its body must hash to it, else 400 with
+S3's XML `BadDigest` error and the part is not stored. A PUT carrying Content-MD5 without one
+presigned is checked the same way (S3 checks any Content-MD5 it is given).
 """
 
 import argparse
+import base64
 import copy
 import datetime as dt
 import hashlib
@@ -131,7 +138,9 @@ class State:
         self.devices = {}  # device_code -> {"user_code", "expires_at", "user_id"}
         self.failed_logins = 0
         self.uploads = {}  # upload_id -> {"key", "filename", "project_id", "parts": {n: (etag, bytes)}}
-        self.parts_received = []  # test-only: every part PUT, {"upload_id", "part", "bytes"}
+        # test-only: every part PUT, {"upload_id", "part", "bytes", "content_md5", "stored"}
+        self.parts_received = []
+        self.corrupt_parts = {}  # test-only: part number -> PUTs of it still to damage in transit
         self.aborted = []  # test-only: upload ids aborted
         self.next_id = 1000
         self.public_base = None
@@ -716,6 +725,17 @@ def ep_upload_part(s, d, u):
     n = int(d["part_number"])
     if n < 1 or n > 10000:
         raise ApiError(407)
+    md5 = d.get("content_md5")
+    if md5 is not None:
+        try:
+            ok = len(base64.b64decode(str(md5), validate=True)) == 16
+        except ValueError:
+            ok = False
+        if not ok:
+            raise ApiError(407, "Invalid request data provided: content_md5 is not a base64 MD5")
+    # Not documented: how the signed Content-MD5 travels with the URL. Kept server-side per part
+    # (the last presign of a part wins, as a new URL replaces the old one for the client).
+    up.setdefault("md5", {})[n] = md5
     path = "/s3/%s/%d" % (d["upload_id"], n)
     return {"presigned_url": s.public_url(s.sign(path))}
 
@@ -996,14 +1016,37 @@ class Handler(BaseHTTPRequestHandler):
         problem = s.check_signature(url.path, urllib.parse.parse_qs(url.query))
         if problem:
             return self.send_plain(403, problem)
+        n = int(m.group(2))
+        sent_md5 = self.headers.get("Content-MD5")
         with s.lock:
             up = s.uploads.get(m.group(1))
             if up is None:
                 return self.send_plain(404, "NoSuchUpload")
-            etag = '"%s"' % hashlib.md5(raw).hexdigest()
-            up["parts"][int(m.group(2))] = (etag, raw)
-            s.parts_received.append({"upload_id": m.group(1), "part": int(m.group(2)), "bytes": len(raw)})
+            if s.corrupt_parts.get(n, 0) > 0:
+                # Test-only: the bytes arrive damaged, as a bad link would deliver them.
+                s.corrupt_parts[n] -= 1
+                raw = bytes([raw[0] ^ 0xFF]) + raw[1:] if raw else b"\x00"
+            signed_md5 = up.get("md5", {}).get(n)
+            got_md5 = base64.b64encode(hashlib.md5(raw).digest()).decode()
+            bad = (signed_md5 is not None and sent_md5 != signed_md5) or \
+                (sent_md5 is not None and sent_md5 != got_md5)
+            s.parts_received.append({"upload_id": m.group(1), "part": n, "bytes": len(raw),
+                                     "content_md5": sent_md5, "stored": not bad})
+            if not bad:
+                etag = '"%s"' % hashlib.md5(raw).hexdigest()
+                up["parts"][n] = (etag, raw)
+        if bad:
+            return self.send_s3_error(400, "BadDigest", "The Content-MD5 you specified did not match what we received.")
         self.send_plain(200, "", {"ETag": etag})
+
+    def send_s3_error(self, status, code, message):
+        raw = ('<?xml version="1.0" encoding="UTF-8"?>\n<Error><Code>%s</Code><Message>%s</Message>'
+               '<RequestId>%s</RequestId></Error>' % (code, message, secrets.token_hex(8))).encode()
+        self.send_response(status)
+        self.send_header("Content-Type", "application/xml")
+        self.send_header("Content-Length", str(len(raw)))
+        self.end_headers()
+        self.wfile.write(raw)
 
     # ----- test controls ------------------------------------------------------------------------
 
@@ -1027,6 +1070,9 @@ class Handler(BaseHTTPRequestHandler):
                 s.public_base = d.get("url")
             elif path == "/__control/url_ttl":
                 s.url_ttl = int(d["seconds"])
+            elif path == "/__control/corrupt_part":
+                # The next `count` PUTs of part `part` (of any upload) arrive damaged.
+                s.corrupt_parts[int(d["part"])] = int(d.get("count", 1))
             else:
                 return self.send_plain(404, "unknown control")
         self.send_json(200, {"ok": True})

@@ -60,6 +60,7 @@ class State:
         self.parts = {}    # assetId -> {n: bytes}
         self.blobs = {}    # assetId -> bytes (uploaded originals)
         self.received = [] # TEST-ONLY record of every part PUT: (assetId, n, bytes)
+        self.damage_next = 0  # TEST-ONLY: uploads still to store with one byte damaged
         self.window = [0.0, 0]  # start, count
         self.blocked_until = 0.0
         self.failures = [[m, p, int(n), int(c)] for m, p, n, c in (f.split(":") for f in args.fail or [])]
@@ -482,6 +483,11 @@ def new_asset(st, u, name, size, wid, fid, transfer):
 
 def finish_upload(st, u, a, data):
     with LOCK:
+        if st.damage_next > 0:
+            # TEST-ONLY: the stored copy is not what arrived (a storage fault); Ci's md5Checksum,
+            # computed over what it holds, then differs from the client's file.
+            st.damage_next -= 1
+            data = (bytes([data[0] ^ 0xFF]) + data[1:]) if data else b"\x00"
         st.blobs[a["id"]] = data
         a.update(status="Complete", size=len(data), md5Checksum=hashlib.md5(data).hexdigest(),
                  uploadCompleteDate=now_iso(), modifiedOn=now_iso())
@@ -603,6 +609,15 @@ def test_uploads(h):
     h.reply(200, {"assets": assets, "parts": parts})
 
 
+def test_damage(h):
+    b = h.json_body()
+    if b is None:
+        return
+    with LOCK:
+        h.server.state.damage_next = int(b.get("count", 1))
+    h.reply(200, {"ok": True})
+
+
 # ---- the CDN: signed, expiring, byte ranges ---------------------------------------------------
 def cdn(h, aid, rest):
     exp, sig = h.q("Expires"), h.q("Signature")
@@ -650,6 +665,7 @@ ROUTES = [
     ("PUT", rf"/upload/multipart/{ID}/(\d+)", multipart_part),
     ("POST", rf"/upload/multipart/{ID}/complete", multipart_complete),
     ("GET", r"/__test__/uploads", test_uploads),
+    ("POST", r"/__test__/damage_next_upload", test_damage),
     ("GET", rf"/cdn/{ID}/(original|renditions/[^/]+)", cdn),
     ("HEAD", rf"/cdn/{ID}/(original|renditions/[^/]+)", cdn),
 ]

@@ -9,6 +9,12 @@
 //! followed and said so: the seed's JSON token body is kept (the seed says JSON is required; form
 //! bodies also work in practice).
 //!
+//! Integrity: Ci documents that "content uploaded to Ci will be validated for integrity" and
+//! exposes the asset's `md5Checksum`. An upload hashes the file as its bytes are read for sending
+//! (a resumed multipart upload first hashes, from disk, the parts the upload host already holds)
+//! and compares the sum with the asset's after `complete`: a mismatch fails the transfer with
+//! [`ErrorKind::BadResponse`], so the queue shows it failed instead of done.
+//!
 //! Ci has no comment API: [`Capabilities::notes`] is false and every note call returns
 //! [`ErrorKind::Unsupported`]; `sync` keeps the reviewer's notes locally for export.
 
@@ -20,6 +26,7 @@ use std::time::Duration;
 
 use async_trait::async_trait;
 use framenote_core::{Asset, Capabilities, Node, NoteStatus, Platform, RemoteId, Version};
+use md5::{Digest, Md5};
 use reqwest::header::{CONTENT_LENGTH, CONTENT_TYPE, HeaderMap};
 use reqwest::{Method, Response};
 use serde::de::DeserializeOwned;
@@ -510,7 +517,7 @@ impl SonyCiConnector {
         workspace: &str,
         folder: &str,
         size: u64,
-    ) -> Result<String> {
+    ) -> Result<(String, String)> {
         let bytes = tokio::fs::read(&request.path)
             .await
             .map_err(|e| io_error(&request.path, &e))?;
@@ -520,6 +527,7 @@ impl SonyCiConnector {
                 "the file changed while it was being uploaded",
             ));
         }
+        let md5 = hex(&Md5::digest(&bytes));
         let metadata = json!({"workspaceId": workspace, "folderId": folder}).to_string();
         let url = self.io("upload");
         let auth = self.refresh_access(None, false).await?;
@@ -543,7 +551,7 @@ impl SonyCiConnector {
         )
         .await?;
         let a: UploadAnswer = decode_json(resp).await?;
-        Ok(a.asset_id)
+        Ok((a.asset_id, md5))
     }
 
     /// The folder an upload lands in: the destination's, then each of `request.subfolder` found
@@ -584,7 +592,8 @@ impl SonyCiConnector {
     }
 
     /// A multipart upload, continuing `resume` (parts 1..=`parts_done` are on the upload host
-    /// already) when it is given. Each acknowledged part is reported as a checkpoint.
+    /// already) when it is given. Each acknowledged part is reported as a checkpoint. Returns
+    /// the asset and the MD5 (hex) of the file's bytes, kept parts included.
     async fn upload_multipart(
         &self,
         request: &UploadRequest,
@@ -593,7 +602,7 @@ impl SonyCiConnector {
         size: u64,
         resume: Option<CiCheckpoint>,
         context: &UploadContext<'_>,
-    ) -> Result<String> {
+    ) -> Result<(String, String)> {
         let mut state = match resume {
             Some(state) => state,
             None => {
@@ -624,7 +633,12 @@ impl SonyCiConnector {
         let mut file = tokio::fs::File::open(&request.path)
             .await
             .map_err(|e| io_error(&request.path, &e))?;
-        (context.progress)((state.parts_done * part_size).min(size));
+        // The kept parts are not sent again, but the whole file's sum needs their bytes.
+        let kept = (state.parts_done.saturating_mul(part_size)).min(size);
+        let mut md5 = hash_prefix(&mut file, kept)
+            .await
+            .map_err(|e| io_error(&request.path, &e))?;
+        (context.progress)(kept);
         for part in state.parts_done + 1..=parts {
             let offset = (part - 1) * part_size;
             let len = part_size.min(size - offset);
@@ -635,6 +649,7 @@ impl SonyCiConnector {
             file.read_exact(&mut chunk)
                 .await
                 .map_err(|e| io_error(&request.path, &e))?;
+            md5.update(&chunk);
             if let Some(bandwidth) = context.bandwidth {
                 bandwidth.take(len).await;
             }
@@ -653,7 +668,7 @@ impl SonyCiConnector {
             Retry::Idempotent,
         )
         .await?;
-        Ok(state.asset_id)
+        Ok((state.asset_id, hex(&md5.finalize())))
     }
 
     async fn put_bytes(&self, url: &str, chunk: Vec<u8>) -> Result<()> {
@@ -863,16 +878,16 @@ impl Connector for SonyCiConnector {
             .and_then(|v| serde_json::from_value::<CiCheckpoint>(v.clone()).ok())
             .filter(|c| c.size == size && c.name == request.name && c.part_size > 0);
         (context.progress)(0);
-        let asset_id = if resume.is_none() && size <= self.config.multipart_threshold {
+        let (asset_id, md5) = if resume.is_none() && size <= self.config.multipart_threshold {
             // One request: nothing to resume, a new attempt sends the file again.
             if let Some(bandwidth) = context.bandwidth {
                 bandwidth.take(size).await;
             }
-            let id = self
+            let sent = self
                 .upload_single(request, &workspace, &folder, size)
                 .await?;
             (context.progress)(size);
-            id
+            sent
         } else {
             let resumed = resume.is_some();
             match self
@@ -898,6 +913,7 @@ impl Connector for SonyCiConnector {
                 format!("Sony Ci holds {held} bytes of a {size}-byte file"),
             ));
         }
+        verify_md5(a.md5_checksum.as_deref(), &md5)?;
         asset_to_core(&a, request.destination.clone())
             .versions
             .into_iter()
@@ -910,6 +926,47 @@ impl Connector for SonyCiConnector {
         // upload host. Nothing to release from here.
         let _ = checkpoint;
         Ok(())
+    }
+}
+
+/// Lower-case hex, as Ci writes `md5Checksum`.
+fn hex(bytes: &[u8]) -> String {
+    bytes.iter().map(|b| format!("{b:02x}")).collect()
+}
+
+/// The MD5 state after the first `len` bytes of `file`, read from its start (the parts a resumed
+/// upload does not send again). Leaves the file's position wherever the reading ended.
+async fn hash_prefix(file: &mut tokio::fs::File, len: u64) -> std::io::Result<Md5> {
+    let mut md5 = Md5::new();
+    file.seek(std::io::SeekFrom::Start(0)).await?;
+    let mut left = len;
+    let mut buffer = vec![0u8; 1024 * 1024];
+    while left > 0 {
+        let want = usize::try_from(left.min(buffer.len() as u64)).unwrap_or(buffer.len());
+        let got = file.read(&mut buffer[..want]).await?;
+        if got == 0 {
+            return Err(std::io::Error::new(
+                std::io::ErrorKind::UnexpectedEof,
+                "the file is shorter than the parts already uploaded",
+            ));
+        }
+        md5.update(&buffer[..got]);
+        left -= got as u64;
+    }
+    Ok(md5)
+}
+
+/// Compares Ci's `md5Checksum` of the asset with the sum of the local file. No checksum (Ci has
+/// not computed it yet, or an older asset) is not a failure: there is nothing to compare.
+fn verify_md5(held: Option<&str>, local: &str) -> Result<()> {
+    match held.map(str::trim).filter(|h| !h.is_empty()) {
+        Some(held) if !held.eq_ignore_ascii_case(local) => {
+            Err(ConnectorError::bad_response(format!(
+                "Sony Ci's copy does not match the file sent: Ci's MD5 is {held}, the local \
+                 file's is {local}"
+            )))
+        }
+        _ => Ok(()),
     }
 }
 
@@ -957,5 +1014,35 @@ mod tests {
         let caps = c.capabilities();
         assert!(!caps.notes && !caps.drawings && !caps.replies && caps.upload);
         assert_eq!(unsupported_notes().kind, ErrorKind::Unsupported);
+    }
+
+    #[test]
+    fn md5_is_compared_case_blind_and_a_mismatch_names_both_sums() {
+        let empty = hex(&Md5::digest(b""));
+        assert_eq!(empty, "d41d8cd98f00b204e9800998ecf8427e");
+        assert!(verify_md5(Some("D41D8CD98F00B204E9800998ECF8427E"), &empty).is_ok());
+        assert!(verify_md5(None, &empty).is_ok());
+        assert!(verify_md5(Some(""), &empty).is_ok());
+        let err = verify_md5(Some("00112233445566778899aabbccddeeff"), &empty).unwrap_err();
+        assert_eq!(err.kind, ErrorKind::BadResponse);
+        assert!(!err.kind.is_transient());
+        assert!(err.message.contains("00112233445566778899aabbccddeeff"));
+        assert!(err.message.contains(&empty), "{}", err.message);
+    }
+
+    #[tokio::test]
+    async fn the_kept_prefix_hashes_like_the_bytes_it_holds() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("f.bin");
+        let bytes: Vec<u8> = (0..3_000_000u32).map(|i| (i % 251) as u8).collect();
+        std::fs::write(&path, &bytes).unwrap();
+        let mut file = tokio::fs::File::open(&path).await.unwrap();
+        let md5 = hash_prefix(&mut file, 2_500_000).await.unwrap();
+        assert_eq!(hex(&md5.finalize()), hex(&Md5::digest(&bytes[..2_500_000])));
+        let short = hash_prefix(&mut file, 4_000_000).await;
+        assert_eq!(
+            short.err().map(|e| e.kind()),
+            Some(std::io::ErrorKind::UnexpectedEof)
+        );
     }
 }

@@ -13,7 +13,14 @@
 //!
 //! Parts are presigned one at a time, just before they are sent, so a slow link never meets an
 //! expired URL; a part refused with 403 (an expired or clock-skewed URL) is presigned again once.
+//!
+//! Integrity: every part is presigned with its `content_md5` (the only checksum Flow Capture
+//! documents) and PUT with the same `Content-MD5` header, so the storage refuses a part whose
+//! bytes were damaged on the way (S3 answers 400 `BadDigest`). Such a part is sent again from
+//! memory, up to [`DIGEST_RESENDS`] times, before the attempt fails as a transient error.
 
+use base64::Engine;
+use md5::{Digest, Md5};
 use reqwest::header::{CONTENT_LENGTH, ETAG};
 use serde::{Deserialize, Serialize};
 use serde_json::{Value, json};
@@ -22,7 +29,7 @@ use tokio::io::{AsyncReadExt, AsyncSeekExt};
 use super::MoxionConnector;
 use super::map::{self, MxAsset, MxBatch, MxFile, NodeRef};
 use crate::error::{ConnectorError, ErrorKind};
-use crate::http::Retry;
+use crate::http::{self, classify_transport, error_from_response};
 use crate::{Result, UploadContext, UploadRequest};
 use framenote_core::Version;
 
@@ -358,16 +365,28 @@ async fn send_parts_and_complete(
         })
 }
 
+/// How many times one part is sent again after the storage found it damaged in transit (S3
+/// `BadDigest`); a link that damages it every time is not one a later attempt should wait on
+/// forever inside this one.
+pub const DIGEST_RESENDS: u32 = 3;
+
+/// The part's MD5, base64-encoded, as `content_md5` and the `Content-MD5` header take it.
+fn content_md5(bytes: &[u8]) -> String {
+    base64::engine::general_purpose::STANDARD.encode(Md5::digest(bytes))
+}
+
 async fn presign(
     mx: &MoxionConnector,
     key: &str,
     upload_id: &str,
     part_number: u32,
+    content_md5: &str,
 ) -> Result<String> {
     let answer = mx
         .call(
             "/upload/asset/part",
-            json!({ "key": key, "upload_id": upload_id, "part_number": part_number }),
+            json!({ "key": key, "upload_id": upload_id, "part_number": part_number,
+                    "content_md5": content_md5 }),
         )
         .await?;
     answer
@@ -379,6 +398,78 @@ async fn presign(
         })
 }
 
+/// Why one PUT of a part did not store it.
+enum PutFailure {
+    /// The storage computed another MD5 than the `Content-MD5` sent: the bytes were damaged on
+    /// the way and the part can simply be sent again.
+    BadDigest,
+    /// Anything else, classified as for every other call.
+    Other(ConnectorError),
+}
+
+/// One PUT of a part to its presigned URL; the part's `ETag` when the storage kept it.
+///
+/// Sent with the client directly rather than through the shared retry loop, because that loop
+/// reduces a 400 to "rejected" and drops the body, and S3's XML body is what tells a damaged
+/// part (`BadDigest`, worth sending again) from a request that is wrong for good.
+async fn put_part(
+    mx: &MoxionConnector,
+    url: &str,
+    bytes: &[u8],
+    content_md5: &str,
+) -> std::result::Result<String, PutFailure> {
+    let what = "PUT upload part";
+    let response = mx
+        .http
+        .client()
+        .put(url)
+        .header(CONTENT_LENGTH, bytes.len())
+        .header("Content-MD5", content_md5)
+        .body(bytes.to_vec())
+        .send()
+        .await
+        .map_err(|e| PutFailure::Other(classify_transport(what, &e)))?;
+    let status = response.status();
+    if status.is_success() {
+        return response
+            .headers()
+            .get(ETAG)
+            .and_then(|v| v.to_str().ok())
+            .map(str::to_owned)
+            .ok_or_else(|| {
+                PutFailure::Other(ConnectorError::bad_response(
+                    "upload part answered without an ETag",
+                ))
+            });
+    }
+    if status == reqwest::StatusCode::BAD_REQUEST {
+        let headers = response.headers().clone();
+        let body = response
+            .bytes()
+            .await
+            .map_err(|e| PutFailure::Other(classify_transport(what, &e)))?;
+        if s3_error_code(&body) == Some("BadDigest") {
+            return Err(PutFailure::BadDigest);
+        }
+        return Err(PutFailure::Other(http::classify_status(
+            what, status, &headers, &body,
+        )));
+    }
+    Err(PutFailure::Other(error_from_response(what, response).await))
+}
+
+/// The `<Code>` of an S3 XML error body (`<Error><Code>BadDigest</Code>…</Error>`).
+fn s3_error_code(body: &[u8]) -> Option<&str> {
+    let text = std::str::from_utf8(body).ok()?;
+    let start = text.find("<Code>")? + "<Code>".len();
+    let end = start + text[start..].find("</Code>")?;
+    Some(text[start..end].trim())
+}
+
+/// Sends one part and returns its `ETag`. Re-sending a part replaces it (S3 UploadPart), so
+/// every kind of resend here is safe: after a transient failure (network, 5xx, 429) within the
+/// HTTP retry budget, after a 403 (the URL expired: presigned once more), and after `BadDigest`
+/// (damaged in transit: up to [`DIGEST_RESENDS`] times).
 async fn send_part(
     mx: &MoxionConnector,
     key: &str,
@@ -386,40 +477,91 @@ async fn send_part(
     part_number: u32,
     bytes: Vec<u8>,
 ) -> Result<String> {
-    let mut url = presign(mx, key, upload_id, part_number).await?;
-    for attempt in 0..2 {
-        let length = bytes.len();
-        // Re-sending a part replaces it (S3 UploadPart), so the PUT is idempotent.
-        let sent = mx
-            .http
-            .send_streaming(Retry::Idempotent, |client| {
-                client
-                    .put(&url)
-                    .header(CONTENT_LENGTH, length)
-                    .body(bytes.clone())
-            })
-            .await;
-        match sent {
-            Ok(response) => {
-                let etag = response
-                    .headers()
-                    .get(ETAG)
-                    .and_then(|v| v.to_str().ok())
-                    .map(str::to_owned)
-                    .ok_or_else(|| {
-                        ConnectorError::bad_response("upload part answered without an ETag")
-                    })?;
-                return Ok(etag);
+    let md5 = content_md5(&bytes);
+    let mut url = presign(mx, key, upload_id, part_number, &md5).await?;
+    let config = mx.http.config().clone();
+    let mut presigned_again = false;
+    let mut digest_resends = 0u32;
+    let mut transient_attempts = 1u32;
+    loop {
+        let error = match put_part(mx, &url, &bytes, &md5).await {
+            Ok(etag) => return Ok(etag),
+            Err(PutFailure::BadDigest) if digest_resends < DIGEST_RESENDS => {
+                digest_resends += 1;
+                tracing::warn!(
+                    part_number,
+                    digest_resends,
+                    "Flow Capture storage found the part damaged in transit; sending it again"
+                );
+                continue;
             }
-            Err(e) if e.kind == ErrorKind::Forbidden && attempt == 0 => {
+            Err(PutFailure::BadDigest) => {
+                return Err(ConnectorError::new(
+                    ErrorKind::Offline,
+                    format!(
+                        "part {part_number} arrived damaged at Flow Capture's storage {} times \
+                         (BadDigest: its MD5 did not match); the link is corrupting data",
+                        DIGEST_RESENDS + 1
+                    ),
+                ));
+            }
+            Err(PutFailure::Other(e)) => e,
+        };
+        match error.kind {
+            ErrorKind::Forbidden if !presigned_again => {
                 tracing::debug!(part_number, "presigned URL refused; asking for a new one");
-                url = presign(mx, key, upload_id, part_number).await?;
+                presigned_again = true;
+                url = presign(mx, key, upload_id, part_number, &md5).await?;
             }
-            Err(e) => return Err(e),
+            ErrorKind::Forbidden => {
+                return Err(ConnectorError::new(
+                    ErrorKind::Forbidden,
+                    format!("Flow Capture refused part {part_number} twice ({error})"),
+                ));
+            }
+            kind if kind.is_transient()
+                && kind != ErrorKind::Unauthorized
+                && transient_attempts < config.max_attempts =>
+            {
+                let delay = match error.retry_after {
+                    Some(wait) if wait > config.max_inline_wait => return Err(error),
+                    Some(wait) => wait,
+                    None => config
+                        .base_backoff
+                        .saturating_mul(1u32 << (transient_attempts - 1).min(16))
+                        .min(config.max_backoff),
+                };
+                transient_attempts += 1;
+                tracing::debug!(part_number, ?delay, kind = ?error.kind, "part PUT failed; retrying");
+                tokio::time::sleep(delay).await;
+            }
+            _ => return Err(error),
         }
     }
-    Err(ConnectorError::new(
-        ErrorKind::Forbidden,
-        format!("Flow Capture refused part {part_number} twice"),
-    ))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn content_md5_is_the_base64_of_the_raw_digest() {
+        // RFC 1864: base64 of the 16-byte digest, not of its hex text.
+        assert_eq!(content_md5(b""), "1B2M2Y8AsgTpgAmY7PhCfg==");
+        assert_eq!(content_md5(b"hello"), "XUFAKrxLKna5cZ2REBfFkg==");
+    }
+
+    #[test]
+    fn the_s3_error_code_is_read_from_its_xml_body() {
+        let body = b"<?xml version=\"1.0\" encoding=\"UTF-8\"?>\n<Error><Code>BadDigest</Code>\
+<Message>The Content-MD5 you specified did not match what we received.</Message></Error>";
+        assert_eq!(s3_error_code(body), Some("BadDigest"));
+        assert_eq!(
+            s3_error_code(b"<Error><Code>InvalidDigest</Code></Error>"),
+            Some("InvalidDigest")
+        );
+        assert_eq!(s3_error_code(b"{\"error\": 1}"), None);
+        assert_eq!(s3_error_code(b"<Code>unterminated"), None);
+        assert_eq!(s3_error_code(&[0xff, 0xfe]), None);
+    }
 }
