@@ -21,6 +21,9 @@ Started by the tests: prints the chosen port on stdout, then serves until killed
   --fixtures FILE  --media DIR  --token-ttl S  --url-ttl S  --rate N/S  --log FILE
   --cdn-base-file F   when F exists, signed links use its content as their base URL
   --fail M:PATH:N:CODE  answer the first N requests M PATH (prefix) with CODE
+Test-only routes (not Ci): GET /__test__/uploads (what the upload host holds and received),
+POST /__test__/damage_next_upload {"count": N} (the next N finished uploads are stored with one
+byte damaged, so their md5Checksum — always computed over what is stored — differs).
 """
 import argparse, base64, hashlib, hmac, json, math, os, re, secrets, sys, threading, time, uuid
 from datetime import datetime, timezone

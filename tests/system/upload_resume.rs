@@ -12,7 +12,9 @@ use std::sync::Mutex;
 use std::time::{Duration, Instant};
 
 use framenote_connectors::throttle::Bandwidth;
-use framenote_connectors::{Connector, Result as ConnectorResult, UploadContext, UploadRequest};
+use framenote_connectors::{
+    Connector, ErrorKind, Result as ConnectorResult, UploadContext, UploadRequest,
+};
 use framenote_core::{RemoteId, Version};
 use serde_json::Value;
 use tokio::sync::Notify;
@@ -306,6 +308,131 @@ mod sonyci {
             "{took:?} is faster than the limit allows ({expected:?})"
         );
     }
+
+    async fn post_test(base: &str, route: &str, body: Value) {
+        reqwest::Client::new()
+            .post(format!("{base}/__test__/{route}"))
+            .json(&body)
+            .send()
+            .await
+            .expect("POST")
+            .error_for_status()
+            .expect("status");
+    }
+
+    /// Ci's `md5Checksum` of the asset named `name` that ended `Complete` with id `id`.
+    async fn held_md5(base: &str, id: &str) -> String {
+        let held = get_json(&format!("{base}/__test__/uploads"), None).await;
+        held["assets"]
+            .as_array()
+            .expect("assets")
+            .iter()
+            .find(|a| a["id"] == id)
+            .and_then(|a| a["md5Checksum"].as_str())
+            .unwrap_or_else(|| panic!("no md5Checksum for {id}: {held}"))
+            .to_owned()
+    }
+
+    /// The asset id of the only asset named `name` on the upload host.
+    async fn only_asset(base: &str, name: &str) -> String {
+        let held = get_json(&format!("{base}/__test__/uploads"), None).await;
+        let ours: Vec<&Value> = held["assets"]
+            .as_array()
+            .expect("assets")
+            .iter()
+            .filter(|a| a["name"] == name)
+            .collect();
+        assert_eq!(ours.len(), 1, "{held}");
+        ours[0]["id"].as_str().expect("id").to_owned()
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn sonyci_a_copy_that_differs_from_the_file_fails_naming_both_sums() {
+        let running = start(&[]).expect("Ci server");
+        let base = running.server.url.clone();
+        let c = connector(&base).await;
+        let dir = tempfile::tempdir().expect("dir");
+        // One single-part file (below the threshold) and one multipart file.
+        for (name, len) in [("small.mov", PART + 17), ("large.mov", 5 * PART + 17)] {
+            let path = dir.path().join(name);
+            std::fs::write(&path, payload(len)).expect("file");
+            let req = request(&path, "folder:f-edit", name);
+            post_test(&base, "damage_next_upload", serde_json::json!({"count": 1})).await;
+            let damaged = attempt(&c, &req, None, None, None).await;
+            let err = damaged
+                .outcome
+                .expect("finished")
+                .expect_err("a damaged copy must not count as uploaded");
+            assert_eq!(err.kind, ErrorKind::BadResponse, "{err}");
+            assert!(!err.kind.is_transient(), "it stays failed and visible");
+            let damaged_id = only_asset(&base, name).await;
+            let theirs = held_md5(&base, &damaged_id).await;
+            assert!(
+                err.message.contains(&theirs),
+                "{err} lacks Ci's sum {theirs}"
+            );
+
+            // The same file again, stored intact: it passes, and its sum (Ci's, equal to the
+            // file's) is the local sum the failure named.
+            let version = attempt(&c, &req, None, None, None)
+                .await
+                .outcome
+                .expect("finished")
+                .expect("an intact copy verifies");
+            let ours = held_md5(&base, version.asset.as_str()).await;
+            assert_ne!(ours, theirs);
+            assert!(
+                err.message.contains(&ours),
+                "{err} lacks the file's sum {ours}"
+            );
+            assert!(download(&base, version.asset.as_str()).await == payload(len));
+            eprintln!("Ci verification ({name}): {err}");
+        }
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn sonyci_a_resumed_upload_is_verified_with_the_parts_it_kept() {
+        let running = start(&[]).expect("Ci server");
+        let base = running.server.url.clone();
+        let c = connector(&base).await;
+        let dir = tempfile::tempdir().expect("dir");
+        let stop = |v: &Value| v["parts_done"].as_u64() == Some(3);
+        for damage in [false, true] {
+            let name = if damage { "bad.mov" } else { "good.mov" };
+            let path = dir.path().join(name);
+            let original = payload(7 * PART + 999);
+            std::fs::write(&path, &original).expect("file");
+            let req = request(&path, "folder:f-edit", name);
+            let first = attempt(&c, &req, None, Some(&stop), None).await;
+            assert!(first.outcome.is_none(), "the first attempt was to be cut");
+            let checkpoint = first.last_checkpoint().expect("a checkpoint");
+            if damage {
+                post_test(&base, "damage_next_upload", serde_json::json!({"count": 1})).await;
+            }
+            let second = attempt(&c, &req, Some(&checkpoint), None, None).await;
+            let outcome = second.outcome.expect("finished");
+            let id = only_asset(&base, name).await;
+            let held = held_md5(&base, &id).await;
+            if damage {
+                let err = outcome.expect_err("the damaged copy is caught after a resume too");
+                assert_eq!(err.kind, ErrorKind::BadResponse, "{err}");
+                assert!(err.message.contains(&held), "{err}");
+            } else {
+                // Passing means the sum over the kept parts (read back from disk) and the parts
+                // sent now equals Ci's sum over everything it assembled.
+                let version = outcome.expect("resumed upload verifies");
+                assert_eq!(version.asset.as_str(), id);
+                assert!(download(&base, &id).await == original);
+            }
+            let parts = get_json(&format!("{base}/__test__/uploads"), None).await["parts"]
+                .as_array()
+                .expect("parts")
+                .iter()
+                .filter(|p| p["assetId"] == id.as_str() && p["part"].as_u64() <= Some(3))
+                .count();
+            assert_eq!(parts, 3, "kept parts were not sent again to be hashed");
+        }
+    }
 }
 
 mod moxion {
@@ -470,6 +597,114 @@ mod moxion {
         assert_eq!(day.len(), 1, "{nodes:?}");
         let assets = c.list_assets(&day[0].id).await.expect("assets");
         assert_eq!(assets.len(), 2, "{assets:?}");
+    }
+
+    /// The part PUTs the storage received for `upload_id`, in order.
+    fn received_for<'a>(now: &'a Value, upload_id: &str) -> Vec<&'a Value> {
+        now["received"]
+            .as_array()
+            .expect("received")
+            .iter()
+            .filter(|p| p["upload_id"] == upload_id)
+            .collect()
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn moxion_every_part_carries_its_md5_and_a_part_damaged_in_transit_is_sent_again() {
+        let running = start().expect("Moxion server");
+        let base = running.server.url.clone();
+        let c = connector(&base).await;
+        let dir = tempfile::tempdir().expect("dir");
+        let path = dir.path().join("digest.mp4");
+        make_clip(&path, "25", 3.0, "00:00:00:00").expect("clip");
+        let original = std::fs::read(&path).expect("clip bytes");
+        let parts = original.len().div_ceil(PART);
+        assert!(parts >= 3, "{} bytes: too few parts", original.len());
+        // The first PUT of part 2 arrives damaged: the storage answers BadDigest.
+        control(&base, "corrupt_part", json!({"part": 2, "count": 1}))
+            .await
+            .expect("switch");
+        let done = attempt(
+            &c,
+            &request(&path, "batch:50", "digest.mp4"),
+            None,
+            None,
+            None,
+        )
+        .await;
+        let checkpoint = done.last_checkpoint().expect("checkpoint");
+        done.outcome.expect("finished").expect("upload");
+        let upload_id = checkpoint["upload_id"].as_str().expect("upload id");
+        let now = held(&base).await;
+        let received = received_for(&now, upload_id);
+        assert!(
+            received.iter().all(|p| p["content_md5"].is_string()),
+            "a part went without Content-MD5: {received:?}"
+        );
+        let second: Vec<&&Value> = received.iter().filter(|p| p["part"] == 2).collect();
+        assert_eq!(second.len(), 2, "part 2 is sent once more: {received:?}");
+        assert_eq!(second[0]["stored"], false);
+        assert_eq!(second[1]["stored"], true);
+        assert_eq!(received.len(), parts + 1, "{received:?}");
+        assert!(
+            received
+                .iter()
+                .filter(|p| p["part"] != 2)
+                .all(|p| p["stored"] == true),
+            "{received:?}"
+        );
+        assert!(assembled(running.media.path(), upload_id) == original);
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn moxion_a_part_damaged_every_time_fails_transiently_and_resumes_later() {
+        let running = start().expect("Moxion server");
+        let base = running.server.url.clone();
+        let c = connector(&base).await;
+        let dir = tempfile::tempdir().expect("dir");
+        let path = dir.path().join("noisy.mp4");
+        make_clip(&path, "25", 3.0, "00:00:00:00").expect("clip");
+        let original = std::fs::read(&path).expect("clip bytes");
+        let req = request(&path, "batch:50", "noisy.mp4");
+        // Damaged on the first send and on each of the three re-sends.
+        control(&base, "corrupt_part", json!({"part": 2, "count": 4}))
+            .await
+            .expect("switch");
+        let first = attempt(&c, &req, None, None, None).await;
+        let checkpoint = first.last_checkpoint().expect("checkpoint");
+        let err = first
+            .outcome
+            .expect("finished")
+            .expect_err("four damaged sends in a row fail the attempt");
+        assert!(err.kind.is_transient(), "{err}");
+        assert!(err.message.contains("BadDigest"), "{err}");
+        let upload_id = checkpoint["upload_id"]
+            .as_str()
+            .expect("upload id")
+            .to_owned();
+        let now = held(&base).await;
+        assert!(
+            now["uploads"][&upload_id].is_object(),
+            "a transient failure must keep the multipart upload: {now}"
+        );
+        assert_eq!(now["aborted"], json!([]));
+        let tries = received_for(&now, &upload_id)
+            .iter()
+            .filter(|p| p["part"] == 2)
+            .count();
+        assert_eq!(tries, 4, "one send and three re-sends, no more");
+
+        // The link is clean again: the next attempt resumes at part 2.
+        let second = attempt(&c, &req, Some(&checkpoint), None, None).await;
+        second.outcome.expect("finished").expect("resumed upload");
+        let now = held(&base).await;
+        let received = received_for(&now, &upload_id);
+        assert_eq!(
+            received.iter().filter(|p| p["part"] == 1).count(),
+            1,
+            "part 1 was kept: {received:?}"
+        );
+        assert!(assembled(running.media.path(), &upload_id) == original);
     }
 }
 
