@@ -240,6 +240,10 @@ struct LoginArgs {
     /// Sign in with an API key instead of a password (`--user` is the key id where needed).
     #[arg(long)]
     api_key: bool,
+    /// Sign in with a device code (Flow Capture): prints the code and the page to approve it
+    /// on, then waits for the approval.
+    #[arg(long, conflicts_with_all = ["api_key", "password_env", "password_stdin"])]
+    device: bool,
     /// Display label.
     #[arg(long)]
     label: Option<String>,
@@ -829,6 +833,41 @@ fn read_secret(args: &LoginArgs) -> CliResult<Option<String>> {
 
 async fn login(engine: &SyncEngine, out: &Output, args: LoginArgs) -> CliResult<()> {
     let platform = platform_from(&args.platform)?;
+    if args.device {
+        let json = out.json;
+        let record = engine
+            .login_with_device(
+                platform,
+                &args.url,
+                args.label.as_deref(),
+                args.account.map(AccountId),
+                |login| {
+                    let wait = login
+                        .expires_at
+                        .saturating_duration_since(std::time::Instant::now())
+                        .as_secs()
+                        / 60;
+                    if json {
+                        println!(
+                            "{}",
+                            json!({"device": {"user_code": login.user_code, "verification_uri": login.verification_uri}})
+                        );
+                    }
+                    eprintln!(
+                        "To sign in to {}, open {} and enter the code {} (valid {wait} min). Waiting…",
+                        platform.display_name(),
+                        login.verification_uri,
+                        login.user_code
+                    );
+                },
+            )
+            .await?;
+        out.line(
+            &format!("added {} ({})", record.id.0, record.label),
+            json!({"account": record, "secrets": engine.secrets_status()}),
+        );
+        return Ok(());
+    }
     let secret = read_secret(&args)?;
     let credentials = match (platform, secret) {
         (Platform::Local, _) => Credentials::None,

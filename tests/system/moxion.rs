@@ -767,3 +767,73 @@ async fn moxion_expired_presigned_part_urls_are_asked_again_then_the_upload_is_a
         "the clip should span several 64 KiB parts"
     );
 }
+
+/// The CLI signs in to Flow Capture by device code: it prints the code and the page, waits while
+/// the person approves it in a browser, then keeps the session like any other sign-in.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_cli_signs_in_by_device_code_and_syncs() -> anyhow::Result<()> {
+    use std::io::BufRead;
+    let running = start()?;
+    let base = running.server.url.clone();
+    let cli = framenote_tests::cli_support::Cli::new()?;
+    let mut child = cli
+        .command(&[
+            "--json",
+            "login",
+            "--platform",
+            "moxion",
+            "--url",
+            &base,
+            "--device",
+        ])
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()?;
+    let stdout = child
+        .stdout
+        .take()
+        .ok_or_else(|| anyhow::anyhow!("no stdout"))?;
+    let mut lines = std::io::BufReader::new(stdout).lines();
+    let first = tokio::task::spawn_blocking(move || {
+        let line = lines.next().transpose()?;
+        anyhow::Ok((line, lines))
+    })
+    .await??;
+    let (line, mut lines) = first;
+    let shown: Value = serde_json::from_str(&line.unwrap_or_default())?;
+    let code = shown["device"]["user_code"]
+        .as_str()
+        .unwrap_or_default()
+        .to_owned();
+    assert!(!code.is_empty(), "the code is shown: {shown}");
+    assert!(
+        shown["device"]["verification_uri"]
+            .as_str()
+            .is_some_and(|u| u.starts_with(&base)),
+        "{shown}"
+    );
+    // Nothing is signed in until the person approves.
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    assert!(
+        child.try_wait()?.is_none(),
+        "the CLI waits for the approval"
+    );
+    let otto = raw_token(&base, OTHER_USER).await?;
+    raw(
+        &base,
+        "/authenticate/device/verify/code",
+        Some(&otto),
+        json!({ "user_code": code }),
+    )
+    .await?;
+    let status = tokio::task::spawn_blocking(move || child.wait()).await??;
+    assert!(status.success(), "login ended with {status}");
+    let added: Value = serde_json::from_str(&lines.next().transpose()?.unwrap_or_default())?;
+    assert_eq!(added["account"]["user_name"], "Otto Other", "{added}");
+    let synced = cli.json(&["sync"])?;
+    assert!(
+        synced["report"]["pull"]["nodes"].as_u64().unwrap_or(0) > 0,
+        "the device session browses: {synced}"
+    );
+    Ok(())
+}

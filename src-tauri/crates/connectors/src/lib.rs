@@ -185,6 +185,22 @@ pub struct FrameDrawing {
     pub note_client_id: Option<String>,
 }
 
+/// A sign-in the person completes in a browser (a device code): show `user_code` and
+/// `verification_uri`, then [`Connector::finish_device_login`] waits for the approval.
+#[derive(Debug, Clone)]
+pub struct DeviceLogin {
+    /// Short code the person types on the verification page.
+    pub user_code: String,
+    /// The page to visit.
+    pub verification_uri: String,
+    /// How often to ask whether the person has approved.
+    pub interval: std::time::Duration,
+    /// When the code stops being valid.
+    pub expires_at: std::time::Instant,
+    /// The platform's handle on this login; a secret of the moment, never shown or stored.
+    pub(crate) device_code: String,
+}
+
 /// Someone a note can mention.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Person {
@@ -295,6 +311,23 @@ pub trait Connector: Send + Sync {
 
     /// Signs in, keeps the session, and returns the tokens for `sync` to store.
     async fn authenticate(&self, credentials: &Credentials) -> Result<Session>;
+
+    /// Starts a sign-in by device code (Flow Capture); platforms without one say so.
+    async fn start_device_login(&self) -> Result<DeviceLogin> {
+        Err(ConnectorError::unsupported(format!(
+            "{} has no device-code sign-in",
+            self.platform().display_name()
+        )))
+    }
+
+    /// Waits until the person approved the device code (or it expired) and signs in.
+    async fn finish_device_login(&self, login: &DeviceLogin) -> Result<Session> {
+        let _ = login;
+        Err(ConnectorError::unsupported(format!(
+            "{} has no device-code sign-in",
+            self.platform().display_name()
+        )))
+    }
     /// Makes the session usable again after an access token expired, keeps it and returns it.
     /// Fails with [`ErrorKind::LoginRequired`] when the refresh token is gone or rejected.
     async fn refresh(&self, session: &Session) -> Result<Session>;

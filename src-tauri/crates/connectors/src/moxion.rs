@@ -70,20 +70,7 @@ impl Default for MoxionConfig {
     }
 }
 
-/// A device login in progress: show `user_code` and `verification_uri` to the person, then
-/// call [`MoxionConnector::finish_device_login`].
-#[derive(Debug, Clone)]
-pub struct DeviceLogin {
-    /// Short code the person types on the verification page.
-    pub user_code: String,
-    /// "Page to visit to log in".
-    pub verification_uri: String,
-    /// How often to poll.
-    pub interval: Duration,
-    /// When the request stops being valid.
-    pub expires_at: Instant,
-    device_code: String,
-}
+pub use crate::DeviceLogin;
 
 /// The key pair kept as `Session::refresh_token`, so an expired token can be replaced.
 const API_KEY_PREFIX: &str = "moxion-api-key:";
@@ -475,6 +462,14 @@ impl Connector for MoxionConnector {
             // WebSocket events are documented but not used: Framenote polls `/get/activity`.
             live_events: false,
         }
+    }
+
+    async fn start_device_login(&self) -> Result<DeviceLogin> {
+        MoxionConnector::start_device_login(self).await
+    }
+
+    async fn finish_device_login(&self, login: &DeviceLogin) -> Result<Session> {
+        MoxionConnector::finish_device_login(self, login).await
     }
 
     async fn authenticate(&self, credentials: &Credentials) -> Result<Session> {

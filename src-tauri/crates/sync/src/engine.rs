@@ -209,29 +209,52 @@ impl SyncEngine {
         label: Option<&str>,
         id: Option<AccountId>,
     ) -> Result<AccountRecord> {
-        let id = id.unwrap_or_else(|| {
-            AccountId(format!(
-                "{}-{}",
-                platform.key(),
-                &uuid::Uuid::new_v4().simple().to_string()[..12]
-            ))
-        });
-        let probe_record = AccountRecord {
-            id: id.clone(),
-            platform,
-            base_url: base_url.to_string(),
-            user_name: None,
-            label: String::new(),
-            created_at: String::new(),
-            last_sync_at: None,
-            last_sync_error: None,
-        };
-        let connector = (self.factory)(&probe_record, &self.data_dir)
-            .map_err(|e| SyncError::connector(platform, e))?;
+        let id = id.unwrap_or_else(|| new_account_id(platform));
+        let connector = self.build_connector(&unsaved_account(&id, platform, base_url))?;
         let session = connector
             .authenticate(credentials)
             .await
             .map_err(|e| SyncError::connector(platform, e))?;
+        self.keep_login(id, platform, base_url, label, connector, session)
+            .await
+    }
+
+    /// Signs in by device code (Flow Capture): `show` gets the code and the page for the person
+    /// (who approves it in a browser), then this waits for the approval and adds the account.
+    pub async fn login_with_device(
+        &self,
+        platform: Platform,
+        base_url: &str,
+        label: Option<&str>,
+        id: Option<AccountId>,
+        show: impl FnOnce(&framenote_connectors::DeviceLogin),
+    ) -> Result<AccountRecord> {
+        let id = id.unwrap_or_else(|| new_account_id(platform));
+        let connector = self.build_connector(&unsaved_account(&id, platform, base_url))?;
+        let login = connector
+            .start_device_login()
+            .await
+            .map_err(|e| SyncError::connector(platform, e))?;
+        show(&login);
+        let session = connector
+            .finish_device_login(&login)
+            .await
+            .map_err(|e| SyncError::connector(platform, e))?;
+        self.keep_login(id, platform, base_url, label, connector, session)
+            .await
+    }
+
+    /// After a sign-in: the session to the secret store, the account row (no secrets) to the
+    /// cache, the connector kept.
+    async fn keep_login(
+        &self,
+        id: AccountId,
+        platform: Platform,
+        base_url: &str,
+        label: Option<&str>,
+        connector: Arc<dyn Connector>,
+        session: Session,
+    ) -> Result<AccountRecord> {
         // The secret first: an account row without its session would look signed in.
         self.secrets.save_session(&id, &session).await?;
         let label = label
@@ -399,6 +422,29 @@ impl SyncEngine {
         // A poisoned map only means a panic elsewhere mid-insert; the map itself is intact.
         self.connectors.lock().unwrap_or_else(|p| p.into_inner())
     }
+}
+
+/// The account row a connector is built from before sign-in has made it real.
+fn unsaved_account(id: &AccountId, platform: Platform, base_url: &str) -> AccountRecord {
+    AccountRecord {
+        id: id.clone(),
+        platform,
+        base_url: base_url.to_string(),
+        user_name: None,
+        label: String::new(),
+        created_at: String::new(),
+        last_sync_at: None,
+        last_sync_error: None,
+    }
+}
+
+/// A fresh account id: the platform's key and a random suffix.
+fn new_account_id(platform: Platform) -> AccountId {
+    AccountId(format!(
+        "{}-{}",
+        platform.key(),
+        &uuid::Uuid::new_v4().simple().to_string()[..12]
+    ))
 }
 
 /// A platform id made safe as a file name: unsafe characters replaced, and a hash of the original
