@@ -306,6 +306,9 @@ pub fn standard_steps() -> Vec<Step> {
             Box::pin(proxy_download_range(s))
         }),
         Step::new("note_with_drawing", |s| Box::pin(note_with_drawing(s))),
+        Step::new("note_through_the_outbox", |s| {
+            Box::pin(note_through_the_outbox(s))
+        }),
         Step::new("note_retry_recognised", |s| {
             Box::pin(note_retry_recognised(s))
         }),
@@ -831,6 +834,103 @@ async fn note_with_drawing(s: &Suite<'_>) -> anyhow::Result<Outcome> {
         }
     }
     s.state.lock().map_err(poisoned)?.note = Some(created);
+    Ok(Outcome::Passed)
+}
+
+/// The app's path for a note: written to the cache and the outbox while nothing is sent, then
+/// posted by the sync engine's flush, and read back from the platform on its frame with its
+/// drawing. A platform without notes keeps the note locally and exports it.
+async fn note_through_the_outbox(s: &Suite<'_>) -> anyhow::Result<Outcome> {
+    let (_, _, version) = s.target().await?;
+    let caps = s.connector.capabilities();
+    let data = tempfile::tempdir()?;
+    let connector = s.connector.clone();
+    let factory: framenote_sync::ConnectorFactory =
+        Arc::new(move |_account, _dir| Ok(connector.clone()));
+    let config = framenote_sync::SyncConfig {
+        secrets: framenote_sync::SecretPreference::File,
+        ..framenote_sync::SyncConfig::default()
+    };
+    let engine = framenote_sync::SyncEngine::open(data.path(), factory, config).await?;
+    let account = engine
+        .login(
+            s.connector.platform(),
+            "conformance",
+            &s.fixture.reviewer(),
+            None,
+            None,
+        )
+        .await?
+        .id;
+    let cancel = framenote_sync::cancellation();
+    engine
+        .pull(
+            &account,
+            framenote_sync::PullOptions { full: true },
+            &cancel,
+        )
+        .await?;
+    let frame = NOTE_FRAME + 3;
+    let drawing = caps.drawings.then(arrow_and_rect);
+    let text = format!(
+        "conformance: through the outbox {}",
+        uuid::Uuid::new_v4().simple()
+    );
+    let local = engine
+        .cache()
+        .create_local_note(&framenote_cache::NewLocalNote {
+            account: account.clone(),
+            version: version.id.clone(),
+            parent: None,
+            author: "conformance".into(),
+            text: text.clone(),
+            frames: Some(FrameSpan::frame(frame)),
+            drawing: drawing.clone(),
+            platform_status: s.fixture.note_status(),
+        })
+        .await?;
+    if !caps.notes {
+        // Sony Ci: nothing to post to; the note stays here and leaves by export.
+        let export = engine.notes_csv(&account).await?;
+        anyhow::ensure!(export.csv.contains(&text), "the local note is exported");
+        return Ok(Outcome::Skipped(
+            "the platform has no notes: kept locally and exported".into(),
+        ));
+    }
+    let report = engine.push(&account, &cancel).await?;
+    anyhow::ensure!(
+        report.sent == 1 && report.failed_total == 0,
+        "outbox flush: {report:?}"
+    );
+    let stored = engine
+        .cache()
+        .notes_for_version(&account, &version.id)
+        .await?
+        .into_iter()
+        .find(|n| n.note.id == local.note.id)
+        .ok_or_else(|| anyhow::anyhow!("the local note is gone from the cache"))?;
+    anyhow::ensure!(
+        stored.sync_state == framenote_cache::NoteSyncState::Sent,
+        "state after the flush: {:?}",
+        stored.sync_state
+    );
+    let listed = s.connector.list_notes(&version).await?;
+    let found = listed
+        .iter()
+        .find(|n| n.text == text)
+        .ok_or_else(|| anyhow::anyhow!("the platform does not list the note"))?;
+    anyhow::ensure!(
+        found.frames == Some(FrameSpan::frame(frame)),
+        "read back on {:?}, written on frame {frame}",
+        found.frames
+    );
+    if let Some(drawing) = &drawing {
+        let back = found
+            .drawing
+            .as_ref()
+            .ok_or_else(|| anyhow::anyhow!("the drawing did not come back"))?;
+        anyhow::ensure!(same_drawing(drawing, back), "drawing read back differs");
+    }
     Ok(Outcome::Passed)
 }
 

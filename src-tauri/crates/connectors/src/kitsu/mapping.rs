@@ -218,7 +218,7 @@ pub fn people(persons: &[Value]) -> Vec<crate::Person> {
             Some(crate::Person { id, name })
         })
         .collect();
-    people.sort_by(|a, b| a.name.to_lowercase().cmp(&b.name.to_lowercase()));
+    people.sort_by_key(|p| p.name.to_lowercase());
     people
 }
 
