@@ -187,7 +187,9 @@ mod sonyci {
         let first = attempt(&c, &req, None, Some(&stop), None).await;
         assert!(first.outcome.is_none(), "the first attempt was to be cut");
         let checkpoint = first.last_checkpoint().expect("a checkpoint");
-        assert_eq!(checkpoint["parts_done"], 5, "{checkpoint}");
+        // Five, or one more when the upload ran on within the poll that saw the stop.
+        let kept = checkpoint["parts_done"].as_u64().unwrap_or(0);
+        assert!((5..=6).contains(&kept), "{checkpoint}");
         assert_eq!(checkpoint["part_size"], PART as u64);
 
         // Second attempt, from the checkpoint, through to the end.
@@ -199,8 +201,8 @@ mod sonyci {
             "progress starts at 0 before the target is known"
         );
         assert!(
-            second.progress.contains(&(5 * PART as u64)),
-            "progress counts the parts kept: {:?}",
+            second.progress.contains(&(kept * PART as u64)),
+            "progress counts the {kept} parts kept: {:?}",
             second.progress
         );
         assert_eq!(second.progress.last().copied(), Some(original.len() as u64));
@@ -221,7 +223,7 @@ mod sonyci {
             .iter()
             .filter(|p| p["assetId"] == ours[0]["id"])
             .collect();
-        for n in 1..=5u64 {
+        for n in 1..=kept {
             let sends = parts.iter().filter(|p| p["part"] == n).count();
             assert_eq!(
                 sends, 1,
@@ -509,13 +511,17 @@ mod moxion {
         );
         assert_eq!(now["aborted"], json!([]));
 
-        // 3. Resumed: parts 4.. only.
+        // 3. Resumed: only the parts after those the checkpoint holds (three, or more when the
+        //    second attempt got further before its presigns ran out: retries are timed, and a
+        //    loaded machine can reach the fault budget's end).
+        let kept = checkpoint["etags"].as_array().map_or(0, Vec::len);
+        assert!(kept >= 3, "{checkpoint}");
         let third = attempt(&c, &req, Some(&checkpoint), None, None).await;
         let version = third.outcome.expect("finished").expect("resumed upload");
         assert_eq!(third.progress.last().copied(), Some(original.len() as u64));
         assert!(
-            third.progress.contains(&(3 * PART as u64)),
-            "{:?}",
+            third.progress.contains(&((kept * PART) as u64)),
+            "resumed from {kept} parts: {:?}",
             third.progress
         );
         let now = held(&base).await;
@@ -525,7 +531,7 @@ mod moxion {
             .iter()
             .filter(|p| p["upload_id"] == upload_id.as_str())
             .collect();
-        for n in 1..=3u64 {
+        for n in 1..=kept as u64 {
             assert_eq!(
                 received.iter().filter(|p| p["part"] == n).count(),
                 1,

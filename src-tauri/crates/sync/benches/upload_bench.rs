@@ -1023,6 +1023,18 @@ fn curl_upload(file: &Path, url: &str) -> anyhow::Result<f64> {
     Ok(started.elapsed().as_secs_f64())
 }
 
+/// `md5sum file`: seconds, whole process. The engine verifies the whole file's MD5 against Ci's
+/// `md5Checksum`, so MD5 speed on this machine is a floor no verified upload can beat.
+fn md5sum_seconds(file: &Path) -> anyhow::Result<f64> {
+    let started = Instant::now();
+    let status = std::process::Command::new("md5sum")
+        .arg(file)
+        .stdout(std::process::Stdio::null())
+        .status()?;
+    anyhow::ensure!(status.success(), "md5sum failed: {status}");
+    Ok(started.elapsed().as_secs_f64())
+}
+
 /// One engine upload: seconds from queueing to done, and the server's view of it.
 struct EngineRound {
     seconds: f64,
@@ -1035,6 +1047,7 @@ struct EngineRound {
 struct Throughput {
     engine: Vec<EngineRound>,
     curl: Vec<f64>,
+    md5sum: Vec<f64>,
 }
 
 fn throughput(
@@ -1051,6 +1064,7 @@ fn throughput(
     let mut out = Throughput {
         engine: Vec::new(),
         curl: Vec::new(),
+        md5sum: Vec::new(),
     };
     for round in 0..rounds {
         let before = server.sink_bytes.load(Ordering::Relaxed);
@@ -1060,6 +1074,7 @@ fn throughput(
             "the sink did not get the whole file from curl"
         );
         out.curl.push(curl_s);
+        out.md5sum.push(md5sum_seconds(file)?);
 
         let round_result = rt.block_on(async {
             let mut events = engine.subscribe();
@@ -1289,6 +1304,15 @@ fn main() -> anyhow::Result<()> {
     let engine_mbps = mbps(best_engine.seconds);
     let curl_mbps = mbps(best_curl);
     let ratio = engine_mbps / curl_mbps;
+    let best_md5 = measured
+        .md5sum
+        .iter()
+        .copied()
+        .min_by(f64::total_cmp)
+        .ok_or_else(|| anyhow::anyhow!("no md5sum round"))?;
+    let md5_mbps = mbps(best_md5);
+    // What a verified upload can reach here: the wire (curl) or the checksum, whichever is slower.
+    let floor_mbps = curl_mbps.min(md5_mbps);
     let all = |v: Vec<f64>| {
         v.iter()
             .map(|s| format!("{:.0}", mbps(*s)))
@@ -1323,6 +1347,14 @@ fn main() -> anyhow::Result<()> {
         all(measured.curl.clone())
     );
     println!("| ratio engine / curl | {ratio:.2} | ≥ 0.90 |");
+    println!(
+        "| integrity floor: md5sum of the same file (best of {rounds}: {} MB/s) | {md5_mbps:.0} MB/s | the engine checks Ci's md5Checksum |",
+        all(measured.md5sum.clone())
+    );
+    println!(
+        "| ratio engine / min(curl, md5sum) | {:.2} | ≥ 0.90 |",
+        engine_mbps / floor_mbps
+    );
     println!(
         "| resume: killed after | {:.1} MiB sent, {} parts acknowledged, {} checkpointed | |",
         resumed.killed_after_bytes as f64 / (1 << 20) as f64,
@@ -1359,6 +1391,8 @@ fn main() -> anyhow::Result<()> {
             "engine_idle_between_parts_ms": ms(best_engine.idle_between_parts),
             "curl_s": measured.curl,
             "engine_mb_s": engine_mbps, "curl_mb_s": curl_mbps, "ratio": ratio,
+            "md5sum_s": measured.md5sum, "md5sum_mb_s": md5_mbps,
+            "ratio_to_floor": engine_mbps / floor_mbps,
             "resume_killed_after_bytes": resumed.killed_after_bytes,
             "resume_parts_acknowledged_at_kill": resumed.parts_acknowledged_at_kill,
             "resume_checkpoint_parts": resumed.checkpoint_parts_at_restart,
