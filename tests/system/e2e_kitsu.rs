@@ -107,6 +107,12 @@ async fn a_note_with_a_drawing_and_a_status_reaches_kitsu_on_its_frame() -> anyh
         }
         let asset = format!(r#"[data-testid="asset"][data-asset-id="{}"]"#, project.task_id);
         app.wait_for(&asset, long).await?.click().await?;
+        // The counter reads 0 before the player has opened (Kitsu counts from 0 too), and the
+        // demo clip open at start is 23.976 fps from 1001: wait for this clip's own facts.
+        app.wait_for_text("[data-testid=media-facts]", long, |t| {
+            t.contains("24 fps") && t.contains("0–")
+        })
+        .await?;
         let first = app
             .wait_for_text("[data-testid=frame-counter]", long, |t| t.trim().parse::<i64>().is_ok())
             .await?;
