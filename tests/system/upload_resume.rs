@@ -100,6 +100,38 @@ async fn run(
     }
 }
 
+/// Uploads `size` bytes to `destination` under a `limit` bytes/s bandwidth limit and checks it
+/// took at least about size/limit (a lower bound only: a slow machine is slower).
+pub(crate) async fn assert_paced(
+    connector: &dyn Connector,
+    destination: &str,
+    size: usize,
+    limit: u64,
+    platform: &str,
+) {
+    let dir = tempfile::tempdir().expect("dir");
+    let path = dir.path().join("slow.mov");
+    std::fs::write(&path, payload(size)).expect("file");
+    let bandwidth = Bandwidth::new(Some(limit));
+    let started = Instant::now();
+    let done = attempt(
+        connector,
+        &request(&path, destination, "slow.mov"),
+        None,
+        None,
+        Some(&bandwidth),
+    )
+    .await;
+    done.outcome.expect("finished").expect("upload");
+    let took = started.elapsed();
+    let expected = Duration::from_secs_f64(size as f64 / limit as f64);
+    eprintln!("{platform} at {limit} B/s: {size} bytes in {took:?} (expected about {expected:?})");
+    assert!(
+        took >= expected.mul_f64(0.7),
+        "{took:?} is faster than the limit allows ({expected:?})"
+    );
+}
+
 /// `len` bytes that differ from part to part (a repeated pattern would hide misplaced parts).
 pub(crate) fn payload(len: usize) -> Vec<u8> {
     let mut state = 0x2545_f491_4f6c_dd1du64;
@@ -286,29 +318,7 @@ mod sonyci {
     async fn sonyci_upload_follows_the_bandwidth_limit() {
         let running = start(&[]).expect("Ci server");
         let c = connector(&running.server.url).await;
-        let dir = tempfile::tempdir().expect("dir");
-        let path = dir.path().join("slow.mov");
-        let size = 12 * PART;
-        std::fs::write(&path, payload(size)).expect("file");
-        let limit = 512 * 1024u64;
-        let bandwidth = Bandwidth::new(Some(limit));
-        let started = Instant::now();
-        let done = attempt(
-            &c,
-            &request(&path, "folder:f-edit", "slow.mov"),
-            None,
-            None,
-            Some(&bandwidth),
-        )
-        .await;
-        done.outcome.expect("finished").expect("upload");
-        let took = started.elapsed();
-        let expected = Duration::from_secs_f64(size as f64 / limit as f64);
-        eprintln!("Ci at {limit} B/s: {size} bytes in {took:?} (expected about {expected:?})");
-        assert!(
-            took >= expected.mul_f64(0.7),
-            "{took:?} is faster than the limit allows ({expected:?})"
-        );
+        crate::upload_resume::assert_paced(&c, "folder:f-edit", 12 * PART, 512 * 1024, "Ci").await;
     }
 
     async fn post_test(base: &str, route: &str, body: Value) {
@@ -853,29 +863,14 @@ mod iconik {
     async fn iconik_streamed_body_follows_the_bandwidth_limit() {
         let running = start(&[]).expect("iconik server");
         let c = signed_in(&running.server.url).await;
-        let dir = tempfile::tempdir().expect("dir");
-        let path = dir.path().join("slow.mov");
-        let size = 2 * 1024 * 1024;
-        std::fs::write(&path, payload(size)).expect("file");
-        let limit = 1024 * 1024u64;
-        let bandwidth = Bandwidth::new(Some(limit));
-        let started = Instant::now();
-        let done = attempt(
+        crate::upload_resume::assert_paced(
             c.as_ref(),
-            &request(&path, "collection:c-show", "slow.mov"),
-            None,
-            None,
-            Some(&bandwidth),
+            "collection:c-show",
+            2 * 1024 * 1024,
+            1024 * 1024,
+            "iconik",
         )
         .await;
-        done.outcome.expect("finished").expect("upload");
-        let took = started.elapsed();
-        let expected = Duration::from_secs_f64(size as f64 / limit as f64);
-        eprintln!("iconik at {limit} B/s: {size} bytes in {took:?} (expected about {expected:?})");
-        assert!(
-            took >= expected.mul_f64(0.7),
-            "{took:?} is faster than the limit allows ({expected:?})"
-        );
     }
 }
 
