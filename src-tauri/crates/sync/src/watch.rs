@@ -46,6 +46,9 @@ impl Default for WatchOptions {
     }
 }
 
+/// The lock file that makes one process at a time watch a data folder's watch folders.
+const WATCH_LOCK: &str = "watch.lock";
+
 /// Bytes hashed at each end of a file for its fingerprint: enough to tell renders apart, cheap on
 /// multi-gigabyte files.
 const FINGERPRINT_SPAN: u64 = 1 << 20;
@@ -160,6 +163,17 @@ async fn run(
     reload: Arc<Notify>,
     problems: Arc<Mutex<HashMap<i64, String>>>,
 ) {
+    // One process watches a data folder's folders at a time (the app, or `framenote watch run`):
+    // two watchers would both queue each new file. Whoever comes second waits its turn.
+    let _lock = loop {
+        match engine.lock_data_folder(WATCH_LOCK, crate::SyncError::QueueBusy) {
+            Ok(lock) => break lock,
+            Err(e) => {
+                tracing::info!(error = %e, "watch folders are watched by another process; waiting");
+                tokio::time::sleep(Duration::from_secs(30)).await;
+            }
+        }
+    };
     let (seen_tx, mut seen_rx) = mpsc::unbounded_channel::<PathBuf>();
     let mut candidates: HashMap<PathBuf, Candidate> = HashMap::new();
     loop {
