@@ -175,6 +175,39 @@ impl App {
         Ok(self.client.execute(script, vec![]).await?)
     }
 
+    /// Presses `key` `times` times, as the window's keyboard handler receives it.
+    pub async fn key(&self, key: &str, times: usize) -> anyhow::Result<()> {
+        let script = format!(
+            "for (let i = 0; i < {times}; i++) window.dispatchEvent(new KeyboardEvent('keydown', {{key: {}, bubbles: true}}));",
+            serde_json::to_string(key)?
+        );
+        self.js(&script).await?;
+        Ok(())
+    }
+
+    /// Drags on the drawing overlay from `from` to `to`, in fractions of the overlay.
+    pub async fn drag_on_overlay(&self, from: (f64, f64), to: (f64, f64)) -> anyhow::Result<()> {
+        let script = format!(
+            r#"
+const o = document.querySelector('[data-testid="drawing-overlay"]');
+const r = o.getBoundingClientRect();
+const at = (fx, fy) => ({{clientX: r.left + fx * r.width, clientY: r.top + fy * r.height, pointerId: 1, bubbles: true, button: 0, buttons: 1, isPrimary: true, pointerType: 'mouse'}});
+o.dispatchEvent(new PointerEvent('pointerdown', at({x0}, {y0})));
+for (let i = 1; i <= 8; i++) {{
+  const t = i / 8;
+  o.dispatchEvent(new PointerEvent('pointermove', at({x0} + ({x1} - {x0}) * t, {y0} + ({y1} - {y0}) * t)));
+}}
+o.dispatchEvent(new PointerEvent('pointerup', {{...at({x1}, {y1}), buttons: 0}}));
+"#,
+            x0 = from.0,
+            y0 = from.1,
+            x1 = to.0,
+            y1 = to.1
+        );
+        self.js(&script).await?;
+        Ok(())
+    }
+
     /// Saves a screenshot as `target/e2e/<name>.png` and returns its path.
     pub async fn screenshot(&self, name: &str) -> anyhow::Result<PathBuf> {
         let png = self.client.screenshot().await?;
@@ -196,6 +229,24 @@ impl Drop for App {
     fn drop(&mut self) {
         stop_driver(&mut self.driver);
     }
+}
+
+/// `framenote <args>` in CLI mode (the app binary itself) on the data folder `data`, secrets in
+/// the file store, with extra environment; returns stdout, or fails with stderr.
+pub fn app_cli(data: &Path, args: &[&str], env: &[(&str, &str)]) -> anyhow::Result<String> {
+    let out = Command::new(app_binary())
+        .args(args)
+        .env("FRAMENOTE_DATA_DIR", data)
+        .env("FRAMENOTE_SECRETS", "file")
+        .envs(env.iter().copied())
+        .stdin(Stdio::null())
+        .output()?;
+    anyhow::ensure!(
+        out.status.success(),
+        "framenote {args:?} failed: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    Ok(String::from_utf8_lossy(&out.stdout).into_owned())
 }
 
 /// Runs a scenario on a fresh app; on failure saves `target/e2e/<name>-failure.png` first.

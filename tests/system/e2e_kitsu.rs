@@ -5,29 +5,20 @@
 //! frame. Screenshots go to `target/e2e/`.
 
 use std::path::Path;
-use std::process::Command;
 use std::time::Duration;
 
 use anyhow::Context;
 use framenote_tests::cli_support::kitsu_time;
-use framenote_tests::e2e::{App, app_binary, scenario};
+use framenote_tests::e2e::{App, app_cli, scenario};
 
 use crate::zou::{Admin, SUPERVISOR, zou};
 
+/// The CLI with `--json`, signed in as the supervisor when it asks for a password.
 fn cli(data: &Path, args: &[&str]) -> anyhow::Result<serde_json::Value> {
-    let out = Command::new(app_binary())
-        .arg("--json")
-        .args(args)
-        .env("FRAMENOTE_DATA_DIR", data)
-        .env("FRAMENOTE_SECRETS", "file")
-        .env("E2E_PASSWORD", SUPERVISOR.1)
-        .output()?;
-    anyhow::ensure!(
-        out.status.success(),
-        "framenote {args:?} failed: {}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    Ok(serde_json::from_slice(&out.stdout)?)
+    let mut all = vec!["--json"];
+    all.extend_from_slice(args);
+    let out = app_cli(data, &all, &[("E2E_PASSWORD", SUPERVISOR.1)])?;
+    Ok(serde_json::from_str(&out)?)
 }
 
 /// The tree path (node ids, root first) to the node that lists `asset`.
@@ -55,14 +46,6 @@ fn path_to_asset(data: &Path, asset: &str) -> anyhow::Result<Vec<String>> {
         }
     }
     anyhow::bail!("no node lists {asset}")
-}
-
-async fn key(app: &App, key: &str, times: usize) -> anyhow::Result<()> {
-    app.js(&format!(
-        "for (let i = 0; i < {times}; i++) window.dispatchEvent(new KeyboardEvent('keydown', {{key: '{key}', bubbles: true}})); return true;"
-    ))
-    .await?;
-    Ok(())
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -117,24 +100,14 @@ async fn a_note_with_a_drawing_and_a_status_reaches_kitsu_on_its_frame() -> anyh
             .wait_for_text("[data-testid=frame-counter]", long, |t| t.trim().parse::<i64>().is_ok())
             .await?;
         let first: i64 = first.trim().parse()?;
-        key(app, "ArrowRight", steps as usize).await?;
+        app.key("ArrowRight", steps as usize).await?;
         let target = (first + steps as i64).to_string();
         app.wait_for_text("[data-testid=frame-counter]", long, |t| t.trim() == target)
             .await?;
 
         app.wait_for("[data-testid=toggle-draw]", long).await?.click().await?;
         app.wait_for("[data-testid=tool-arrow]", long).await?.click().await?;
-        app.js(
-            r#"
-const o = document.querySelector('[data-testid="drawing-overlay"]');
-const r = o.getBoundingClientRect();
-const at = (fx, fy, b) => ({clientX: r.left + fx * r.width, clientY: r.top + fy * r.height, pointerId: 1, bubbles: true, button: 0, buttons: b, isPrimary: true, pointerType: 'mouse'});
-o.dispatchEvent(new PointerEvent('pointerdown', at(0.3, 0.3, 1)));
-for (let i = 1; i <= 8; i++) o.dispatchEvent(new PointerEvent('pointermove', at(0.3 + 0.03 * i, 0.3 + 0.02 * i, 1)));
-o.dispatchEvent(new PointerEvent('pointerup', at(0.54, 0.46, 0)));
-return true;"#,
-        )
-        .await?;
+        app.drag_on_overlay((0.3, 0.3), (0.54, 0.46)).await?;
 
         // The status picker lists Kitsu's own task statuses (asked of the platform).
         app.wait_for_text("[data-testid=composer-status]", long, |t| t.contains("wfa"))

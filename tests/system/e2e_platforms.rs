@@ -4,32 +4,20 @@
 //! side with the demo library, each with its own capabilities; a screenshot goes to `target/e2e/`.
 
 use std::path::Path;
-use std::process::Command;
 use std::time::Duration;
 
-use framenote_tests::e2e::{App, app_binary};
+use framenote_tests::e2e::{App, app_cli};
 
 const CI_CLIENT: (&str, &str) = ("FRAMENOTE_SONYCI_CLIENT_ID", "framenote-test-client");
 const CI_SECRET: (&str, &str) = ("FRAMENOTE_SONYCI_CLIENT_SECRET", "framenote-test-secret");
 
 /// `framenote <args>` in CLI mode on `data`, with a password in the environment.
 fn cli(data: &Path, args: &[&str], password: Option<&str>) -> anyhow::Result<String> {
-    let mut cmd = Command::new(app_binary());
-    cmd.args(args)
-        .env("FRAMENOTE_DATA_DIR", data)
-        .env("FRAMENOTE_SECRETS", "file")
-        .env(CI_CLIENT.0, CI_CLIENT.1)
-        .env(CI_SECRET.0, CI_SECRET.1);
+    let mut env = vec![CI_CLIENT, CI_SECRET];
     if let Some(p) = password {
-        cmd.env("E2E_PASSWORD", p);
+        env.push(("E2E_PASSWORD", p));
     }
-    let out = cmd.output()?;
-    anyhow::ensure!(
-        out.status.success(),
-        "framenote {args:?} failed: {}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    Ok(String::from_utf8_lossy(&out.stdout).into_owned())
+    app_cli(data, args, &env)
 }
 
 fn sign_in_and_sync(

@@ -23,37 +23,6 @@ for (let i = 3; i < d.length; i += 4) { if (d[i] > 0) n++; }
 return n;
 "#;
 
-async fn key(app: &App, key: &str, times: usize) -> anyhow::Result<()> {
-    let script = format!(
-        "for (let i = 0; i < {times}; i++) window.dispatchEvent(new KeyboardEvent('keydown', {{key: '{key}', bubbles: true}}));"
-    );
-    app.js(&script).await?;
-    Ok(())
-}
-
-/// Drags on the drawing overlay from (x0, y0) to (x1, y1), in fractions of the overlay.
-async fn drag(app: &App, from: (f64, f64), to: (f64, f64)) -> anyhow::Result<()> {
-    let script = format!(
-        r#"
-const o = document.querySelector('[data-testid="drawing-overlay"]');
-const r = o.getBoundingClientRect();
-const at = (fx, fy) => ({{clientX: r.left + fx * r.width, clientY: r.top + fy * r.height, pointerId: 1, bubbles: true, button: 0, buttons: 1, isPrimary: true, pointerType: 'mouse'}});
-o.dispatchEvent(new PointerEvent('pointerdown', at({x0}, {y0})));
-for (let i = 1; i <= 8; i++) {{
-  const t = i / 8;
-  o.dispatchEvent(new PointerEvent('pointermove', at({x0} + ({x1} - {x0}) * t, {y0} + ({y1} - {y0}) * t)));
-}}
-o.dispatchEvent(new PointerEvent('pointerup', {{...at({x1}, {y1}), buttons: 0}}));
-"#,
-        x0 = from.0,
-        y0 = from.1,
-        x1 = to.0,
-        y1 = to.1
-    );
-    app.js(&script).await?;
-    Ok(())
-}
-
 async fn open_clip(app: &App) -> anyhow::Result<()> {
     let long = Duration::from_secs(30);
     let clip = app
@@ -86,7 +55,7 @@ async fn a_note_with_a_drawing_lands_on_its_frame_and_survives_a_restart() -> an
         app.screenshot("review-library").await?;
         open_clip(app).await?;
 
-        key(app, "ArrowRight", 47).await?;
+        app.key("ArrowRight", 47).await?;
         app.wait_for_text("[data-testid=frame-counter]", long, |t| t.trim() == FRAME)
             .await?;
 
@@ -98,12 +67,12 @@ async fn a_note_with_a_drawing_lands_on_its_frame_and_survives_a_restart() -> an
             .await?
             .click()
             .await?;
-        drag(app, (0.30, 0.30), (0.55, 0.50)).await?;
+        app.drag_on_overlay((0.30, 0.30), (0.55, 0.50)).await?;
         app.wait_for("[data-testid=tool-rect]", long)
             .await?
             .click()
             .await?;
-        drag(app, (0.60, 0.20), (0.85, 0.45)).await?;
+        app.drag_on_overlay((0.60, 0.20), (0.85, 0.45)).await?;
         assert!(
             drawn_pixels(app).await? > 100,
             "the arrow and the rectangle are on the overlay"
@@ -129,8 +98,8 @@ async fn a_note_with_a_drawing_lands_on_its_frame_and_survives_a_restart() -> an
         app.screenshot("review-viewer-with-drawing").await?;
 
         // The drawing belongs to frame 48 only.
-        key(app, "Escape", 1).await?;
-        key(app, "Home", 1).await?;
+        app.key("Escape", 1).await?;
+        app.key("Home", 1).await?;
         app.wait_for_text("[data-testid=frame-counter]", long, |t| t.trim() == "1")
             .await?;
         assert_eq!(drawn_pixels(app).await?, 0, "nothing is drawn on frame 1");
@@ -145,7 +114,7 @@ async fn a_note_with_a_drawing_lands_on_its_frame_and_survives_a_restart() -> an
             "the drawing is back on frame {FRAME}"
         );
 
-        key(app, "?", 1).await?;
+        app.key("?", 1).await?;
         app.wait_for("[data-testid=cheat-sheet]", long).await?;
         app.screenshot("review-cheat-sheet").await?;
         Ok(())

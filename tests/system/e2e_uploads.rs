@@ -7,25 +7,9 @@
 //! translation of Tauri's `DragDropEvent` is tested in `src-tauri/src/commands/uploads.rs`.
 //! Screenshots go to `target/e2e/`.
 
-use std::path::Path;
-use std::process::Command;
 use std::time::Duration;
 
-use framenote_tests::e2e::{App, app_binary, scenario};
-
-fn cli(data: &Path, args: &[&str]) -> anyhow::Result<String> {
-    let out = Command::new(app_binary())
-        .args(args)
-        .env("FRAMENOTE_DATA_DIR", data)
-        .env("FRAMENOTE_SECRETS", "file")
-        .output()?;
-    anyhow::ensure!(
-        out.status.success(),
-        "framenote {args:?} failed: {}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    Ok(String::from_utf8_lossy(&out.stdout).into_owned())
-}
+use framenote_tests::e2e::{App, app_cli, scenario};
 
 /// Emits one drag-drop message as the shell does for an OS drag.
 async fn drag_event(app: &App, payload: serde_json::Value) -> anyhow::Result<()> {
@@ -46,7 +30,7 @@ async fn files_dropped_on_a_library_folder_are_checked_sent_and_listed() -> anyh
         1.0,
         "01:00:00:00",
     )?;
-    cli(
+    app_cli(
         data.path(),
         &[
             "login",
@@ -57,8 +41,9 @@ async fn files_dropped_on_a_library_folder_are_checked_sent_and_listed() -> anyh
             "--label",
             "Cutting room",
         ],
+        &[],
     )?;
-    cli(data.path(), &["sync"])?;
+    app_cli(data.path(), &["sync"], &[])?;
     let drops = tempfile::tempdir()?;
     let render = drops.path().join("sh020_comp_v003.mp4");
     framenote_tests::platform_server::make_clip(&render, "24", 1.0, "01:00:00:00")?;
