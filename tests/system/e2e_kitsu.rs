@@ -51,12 +51,7 @@ fn path_to_asset(data: &Path, asset: &str) -> anyhow::Result<Vec<String>> {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_note_with_a_drawing_and_a_status_reaches_kitsu_on_its_frame() -> anyhow::Result<()> {
     let zou = zou().await;
-    let project = zou
-        .seed
-        .projects
-        .get("24")
-        .context("24 fps project")?
-        .clone();
+    let project = zou.seed.project("24")?;
     let data = tempfile::tempdir()?;
     cli(
         data.path(),

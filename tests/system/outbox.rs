@@ -120,12 +120,7 @@ async fn admin(zou: &Zou) -> anyhow::Result<Admin> {
 async fn offline_notes_are_posted_once_with_their_drawing_even_after_a_kill_mid_flush()
 -> anyhow::Result<()> {
     let zou = zou().await;
-    let project = zou
-        .seed
-        .projects
-        .get("24")
-        .context("24 fps project")?
-        .clone();
+    let project = zou.seed.project("24")?;
     let proxy = HoldProxy::start(&origin(&zou.api)).await?;
     let api = format!("{}/api", proxy.url());
     let cli = Cli::new()?;
@@ -248,12 +243,7 @@ async fn offline_notes_are_posted_once_with_their_drawing_even_after_a_kill_mid_
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn server_errors_and_lost_answers_are_retried_without_duplicates() -> anyhow::Result<()> {
     let zou = zou().await;
-    let project = zou
-        .seed
-        .projects
-        .get("24")
-        .context("24 fps project")?
-        .clone();
+    let project = zou.seed.project("24")?;
     let proxy = FaultProxy::start(&origin(&zou.api)).await?;
     let cli = Cli::new()?;
     login(&cli, &format!("{}/api", proxy.url()), SUPERVISOR)?;
@@ -294,12 +284,7 @@ async fn server_errors_and_lost_answers_are_retried_without_duplicates() -> anyh
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_refused_drawing_keeps_the_note_visible_until_discarded() -> anyhow::Result<()> {
     let zou = zou().await;
-    let project = zou
-        .seed
-        .projects
-        .get("24")
-        .context("24 fps project")?
-        .clone();
+    let project = zou.seed.project("24")?;
     let cli = Cli::new()?;
     login(&cli, &zou.api, ARTIST)?;
     cli.ok(&["sync"])?;

@@ -149,12 +149,7 @@ fn the_local_library_syncs_pins_and_posts_notes_through_the_cli() -> anyhow::Res
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_drawing_made_through_zou_appears_in_the_cache_on_its_frame() -> anyhow::Result<()> {
     let zou = zou().await;
-    let project = zou
-        .seed
-        .projects
-        .get("29.97")
-        .context("29.97 fps project")?
-        .clone();
+    let project = zou.seed.project("29.97")?;
     let cli = Cli::new()?;
     login_kitsu(&cli, &zou.api)?;
     cli.ok(&["sync"])?;
@@ -205,12 +200,7 @@ async fn a_drawing_made_through_zou_appears_in_the_cache_on_its_frame() -> anyho
 async fn an_offline_download_killed_half_way_resumes_on_the_next_run_and_is_verified()
 -> anyhow::Result<()> {
     let zou = zou().await;
-    let project = zou
-        .seed
-        .projects
-        .get("23.976")
-        .context("23.976 fps project")?
-        .clone();
+    let project = zou.seed.project("23.976")?;
     let upstream = zou.api.trim_end_matches("/api").to_owned();
     let proxy = HoldProxy::start(&upstream).await?;
     let cli = Cli::new()?;
@@ -508,12 +498,7 @@ async fn sessions_live_in_the_os_keyring_when_there_is_one() -> anyhow::Result<(
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_offline_budget_is_respected_and_unpinned_copies_are_evicted() -> anyhow::Result<()> {
     let zou = zou().await;
-    let project = zou
-        .seed
-        .projects
-        .get("24")
-        .context("24 fps project")?
-        .clone();
+    let project = zou.seed.project("24")?;
     let cli = Cli::new()?;
     login_kitsu(&cli, &zou.api)?;
     cli.ok(&["sync"])?;
@@ -555,12 +540,7 @@ async fn the_offline_budget_is_respected_and_unpinned_copies_are_evicted() -> an
 async fn live_events_bring_a_comment_made_in_kitsu_into_the_cache() -> anyhow::Result<()> {
     use framenote_sync::{PullOptions, SecretPreference, SyncConfig, SyncEngine};
     let zou = zou().await;
-    let project = zou
-        .seed
-        .projects
-        .get("24")
-        .context("24 fps project")?
-        .clone();
+    let project = zou.seed.project("24")?;
     let dir = tempfile::tempdir()?;
     // Zou's event stream listens on its own port here (a Kitsu install serves both behind one
     // host): the factory says where, as the shell's would from its configuration.

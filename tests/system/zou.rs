@@ -51,6 +51,16 @@ pub struct Seed {
     pub projects: HashMap<String, SeedProject>,
 }
 
+impl Seed {
+    /// The seeded project at frame rate `fps` ("24", "23.976", "29.97").
+    pub fn project(&self, fps: &str) -> anyhow::Result<SeedProject> {
+        self.projects
+            .get(fps)
+            .cloned()
+            .ok_or_else(|| anyhow::anyhow!("no seeded {fps} fps project"))
+    }
+}
+
 /// One seeded project.
 #[derive(Debug, Clone)]
 pub struct SeedProject {
