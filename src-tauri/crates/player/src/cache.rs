@@ -121,6 +121,7 @@ mod tests {
             width: 10,
             height: 10,
             stride: 40,
+            layout: Default::default(),
             data: Arc::from(vec![0u8; 400]),
         }
     }

@@ -4,8 +4,11 @@
 //!
 //! ```text
 //! uridecodebin (audio left undecoded → fakesink)
-//!   → queue → videoscale → videoconvert → capsfilter(RGBA, W×H, PAR 1/1) → appsink(sync=false)
+//!   → queue → videoscale → videoconvert → capsfilter(RGBA|I420, W×H, PAR 1/1) → appsink(sync=false)
 //! ```
+//!
+//! For I420 output the converter only scales (the decoder's own 4:2:0 passes through), which
+//! keeps decode-to-UI at the raw decoder's speed; the viewer converts to RGB on its GPU.
 //!
 //! The pipeline stays in PLAYING. Because the appsink does not sync and holds at most a few
 //! buffers, the streaming thread decodes ahead and then blocks, so "pause" costs nothing and
@@ -30,6 +33,7 @@ use gstreamer_app as gst_app;
 use gstreamer_video as gst_video;
 
 use crate::PlayerError;
+use crate::frame::{OutputFormat, PixelLayout, YuvMatrix};
 
 /// How long opening may take before it is reported as a timeout (a network URI can be slow).
 const OPEN_TIMEOUT: Duration = Duration::from_secs(20);
@@ -58,6 +62,7 @@ pub(crate) struct Decoded {
     pub width: u32,
     pub height: u32,
     pub stride: u32,
+    pub layout: PixelLayout,
     pub data: Arc<[u8]>,
 }
 
@@ -87,6 +92,7 @@ pub(crate) struct Decoder {
     pipeline: gst::Pipeline,
     sink: gst_app::AppSink,
     filter: gst::Element,
+    format: OutputFormat,
     bus: gst::Bus,
     pads: Arc<Mutex<Pads>>,
     uri: String,
@@ -184,9 +190,33 @@ pub(crate) fn fit_size(src: &SourceInfo, bound: Option<(u32, u32)>) -> (u32, u32
     (w.max(2) as u32, h.max(2) as u32)
 }
 
-fn rgba_caps(size: Option<(u32, u32)>) -> gst::Caps {
+/// The size frames leave the pipeline at. RGBA is fitted into `bound` exactly. I420 goes to a
+/// viewer whose GPU scales it for free, so the CPU (which the decoder needs) scales only what
+/// is more than one and a half times the box in a dimension — a 4K clip in an HD viewer —
+/// where the bytes on the wire and in the cache matter more than the scaling work.
+pub(crate) fn out_size(
+    format: OutputFormat,
+    src: &SourceInfo,
+    bound: Option<(u32, u32)>,
+) -> (u32, u32) {
+    let native = fit_size(src, None);
+    match (format, bound) {
+        (OutputFormat::I420, Some((bw, bh)))
+            if native.0 as u64 * 2 <= bw as u64 * 3 && native.1 as u64 * 2 <= bh as u64 * 3 =>
+        {
+            native
+        }
+        _ => fit_size(src, bound),
+    }
+}
+
+fn out_caps(format: OutputFormat, size: Option<(u32, u32)>) -> gst::Caps {
+    let name = match format {
+        OutputFormat::Rgba => "RGBA",
+        OutputFormat::I420 => "I420",
+    };
     let mut b = gst::Caps::builder("video/x-raw")
-        .field("format", "RGBA")
+        .field("format", name)
         .field("pixel-aspect-ratio", gst::Fraction::new(1, 1));
     if let Some((w, h)) = size {
         b = b.field("width", w as i32).field("height", h as i32);
@@ -256,6 +286,7 @@ impl Decoder {
         media: &str,
         bound: Option<(u32, u32)>,
         rate: Option<FrameRate>,
+        format: OutputFormat,
     ) -> Result<Decoder, PlayerError> {
         init()?;
         let (uri, _) = to_uri(media)?;
@@ -273,7 +304,7 @@ impl Decoder {
         let convert = make("videoconvert")?;
         let scale = make("videoscale")?;
         let filter = gst::ElementFactory::make("capsfilter")
-            .property("caps", rgba_caps(None))
+            .property("caps", out_caps(format, None))
             .build()
             .map_err(|_| PlayerError::MissingElement("capsfilter".into()))?;
         let sink = gst_app::AppSink::builder()
@@ -321,7 +352,10 @@ impl Decoder {
                 };
                 let info = source_from_caps(&caps);
                 if let Some(info) = info {
-                    filter.set_property("caps", rgba_caps(Some(fit_size(&info, bound))));
+                    filter.set_property(
+                        "caps",
+                        out_caps(format, Some(out_size(format, &info, bound))),
+                    );
                 }
                 p.source = info;
                 let Some(sinkpad) = queue.static_pad("sink") else {
@@ -379,6 +413,7 @@ impl Decoder {
             pipeline,
             sink,
             filter,
+            format,
             bus,
             pads,
             uri: uri.clone(),
@@ -561,21 +596,54 @@ impl Decoder {
         let map = buffer
             .map_readable()
             .map_err(|e| PlayerError::Pipeline(e.to_string()))?;
-        let stride = info.stride()[0].max(0) as u32;
-        let height = info.height();
-        let need = stride as usize * height as usize;
-        let data: Arc<[u8]> = Arc::from(&map.as_slice()[..need.min(map.size())]);
-        if data.len() < need {
-            return Err(PlayerError::Pipeline("short video buffer".into()));
-        }
+        let bytes = map.as_slice();
+        let short = || PlayerError::Pipeline("short video buffer".into());
+        let (width, height) = (info.width(), info.height());
+        let (stride, layout, data): (u32, PixelLayout, Arc<[u8]>) = match info.format() {
+            gst_video::VideoFormat::I420 => {
+                // Tight planes: the UI uploads each as one texture without row padding.
+                let (w, h) = (width as usize, height as usize);
+                let (cw, ch) = (w.div_ceil(2), h.div_ceil(2));
+                let mut out = Vec::with_capacity(w * h + 2 * cw * ch);
+                for (plane, (pw, ph)) in [(w, h), (cw, ch), (cw, ch)].into_iter().enumerate() {
+                    let offset = info.offset()[plane];
+                    let pstride = info.stride()[plane].max(0) as usize;
+                    for row in 0..ph {
+                        let start = offset + row * pstride;
+                        out.extend_from_slice(bytes.get(start..start + pw).ok_or_else(short)?);
+                    }
+                }
+                let colorimetry = info.colorimetry();
+                let matrix = match colorimetry.matrix() {
+                    gst_video::VideoColorMatrix::Bt601 | gst_video::VideoColorMatrix::Smpte240m => {
+                        YuvMatrix::Bt601
+                    }
+                    gst_video::VideoColorMatrix::Bt2020 => YuvMatrix::Bt2020,
+                    _ => YuvMatrix::Bt709,
+                };
+                let full_range = colorimetry.range() == gst_video::VideoColorRange::Range0_255;
+                (
+                    width,
+                    PixelLayout::I420 { matrix, full_range },
+                    Arc::from(out),
+                )
+            }
+            _ => {
+                let stride = info.stride()[0].max(0) as u32;
+                let need = stride as usize * height as usize;
+                let data: Arc<[u8]> = Arc::from(bytes.get(..need).ok_or_else(short)?);
+                (stride, PixelLayout::Rgba, data)
+            }
+        };
         Ok((
             stream_time,
             Decoded {
                 index: 0,
                 time_ns: 0,
-                width: info.width(),
+                width,
                 height,
                 stride,
+                layout,
                 data,
             },
         ))
@@ -652,9 +720,10 @@ impl Decoder {
 
     /// Changes the output box; frames decoded after the next seek have the new size.
     pub(crate) fn set_bound(&mut self, bound: Option<(u32, u32)>) {
-        let size = fit_size(&self.source, bound);
+        let size = out_size(self.format, &self.source, bound);
         self.out_size = size;
-        self.filter.set_property("caps", rgba_caps(Some(size)));
+        self.filter
+            .set_property("caps", out_caps(self.format, Some(size)));
     }
 }
 
@@ -689,5 +758,32 @@ mod tests {
             rate: None,
         };
         assert_eq!(fit_size(&anamorphic, None), (1047, 576));
+    }
+
+    #[test]
+    fn yuv_leaves_scaling_to_the_gpu_unless_the_source_is_far_larger() {
+        let hd = SourceInfo {
+            width: 1920,
+            height: 1080,
+            par: (1, 1),
+            rate: None,
+        };
+        let box720 = Some((1280, 720));
+        assert_eq!(out_size(OutputFormat::I420, &hd, box720), (1920, 1080));
+        assert_eq!(out_size(OutputFormat::Rgba, &hd, box720), (1280, 720));
+        let uhd = SourceInfo {
+            width: 3840,
+            height: 2160,
+            ..hd
+        };
+        assert_eq!(out_size(OutputFormat::I420, &uhd, box720), (1280, 720));
+        assert_eq!(
+            out_size(OutputFormat::I420, &uhd, Some((1920, 1080))),
+            (1920, 1080)
+        );
+        assert_eq!(
+            out_size(OutputFormat::I420, &uhd, Some((2560, 1440))),
+            (3840, 2160)
+        );
     }
 }

@@ -31,6 +31,7 @@ use framenote_core::timecode::{FrameClock, FrameRate, TimeUnit};
 use crate::audio::{Audio, AudioOutput};
 use crate::cache::{DEFAULT_CACHE_BYTES, FrameCache};
 use crate::decoder::{Decoded, Decoder, Pull};
+use crate::frame::OutputFormat;
 use crate::probe::{ClipFacts, FrameTarget, open_with_facts};
 use crate::{Frame, PlayerError};
 
@@ -50,6 +51,8 @@ pub struct OpenOptions {
     /// Send every shown frame as [`PlayerEvent::Frame`]. Turn off when the shell only reads
     /// [`crate::Player::latest_frame`] and must not let undrained frames pile up.
     pub frame_events: bool,
+    /// The pixel layout of the frames (RGBA by default; a viewer with a GPU wants I420).
+    pub output_format: OutputFormat,
 }
 
 impl Default for OpenOptions {
@@ -61,6 +64,7 @@ impl Default for OpenOptions {
             cache_bytes: DEFAULT_CACHE_BYTES,
             audio: AudioOutput::Auto,
             frame_events: true,
+            output_format: OutputFormat::Rgba,
         }
     }
 }
@@ -285,22 +289,27 @@ fn run_inner(
     shared: Arc<Shared>,
 ) {
     let _ = events.send(PlayerEvent::State(PlayerState::Opening));
-    let (dec, facts) =
-        match open_with_facts(&media, opts.output_size, opts.frame_rate, opts.first_frame) {
-            Ok(v) => v,
-            Err(e) => {
-                let _ = events.send(PlayerEvent::Error(e));
-                let _ = events.send(PlayerEvent::State(PlayerState::Failed));
-                // Stay until closed so the handle's commands are not errors; there is nothing to do.
-                while let Ok(cmd) = commands.recv() {
-                    if cmd == PlayerCommand::Close {
-                        break;
-                    }
+    let (dec, facts) = match open_with_facts(
+        &media,
+        opts.output_size,
+        opts.frame_rate,
+        opts.first_frame,
+        opts.output_format,
+    ) {
+        Ok(v) => v,
+        Err(e) => {
+            let _ = events.send(PlayerEvent::Error(e));
+            let _ = events.send(PlayerEvent::State(PlayerState::Failed));
+            // Stay until closed so the handle's commands are not errors; there is nothing to do.
+            while let Ok(cmd) = commands.recv() {
+                if cmd == PlayerCommand::Close {
+                    break;
                 }
-                let _ = events.send(PlayerEvent::State(PlayerState::Closed));
-                return;
             }
-        };
+            let _ = events.send(PlayerEvent::State(PlayerState::Closed));
+            return;
+        }
+    };
     let audio = Audio::open(&media, opts.audio);
     let mut engine = Engine {
         rate: dec.rate,
@@ -653,16 +662,7 @@ impl Engine {
     }
 
     fn frame_from(&self, d: Decoded) -> Frame {
-        Frame {
-            index: d.index,
-            number: self.facts.clock.display_number(d.index),
-            timecode: self.facts.clock.timecode(d.index),
-            time_ns: d.time_ns,
-            width: d.width,
-            height: d.height,
-            stride: d.stride,
-            data: d.data,
-        }
+        self.facts.frame(d.index, d)
     }
 
     fn decoder_seek(&mut self, index: i64) -> Result<(), PlayerError> {

@@ -2,7 +2,7 @@
 //! decoded-frame cache, and the library helpers (`probe`, `thumbnail`, `snapshot`).
 //!
 //! GStreamer types never leave this crate: callers see [`Player`], [`PlayerCommand`],
-//! [`PlayerEvent`], [`Frame`] (RGBA bytes) and [`PlayerError`]. No GLib main loop is needed;
+//! [`PlayerEvent`], [`Frame`] (RGBA or YUV 4:2:0 bytes) and [`PlayerError`]. No GLib main loop is needed;
 //! each player polls its own pipelines on its own thread.
 #![deny(missing_docs)]
 
@@ -28,7 +28,7 @@ pub use player::Player;
 
 pub use decoder::init;
 pub use error::PlayerError;
-pub use frame::Frame;
+pub use frame::{Frame, OutputFormat, PixelLayout, YuvMatrix};
 pub use probe::{
     ClipFacts, DEFAULT_FIRST_FRAME, FrameTarget, probe, snapshot, snapshot_frame, thumbnail,
 };

@@ -17,7 +17,8 @@ use std::time::Duration;
 use framenote_core::MediaInfo;
 use framenote_core::timecode::{FrameClock, FrameRate, TimeUnit, Timecode};
 
-use crate::decoder::{Decoder, to_uri};
+use crate::decoder::{Decoded, Decoder, to_uri};
+use crate::frame::OutputFormat;
 use crate::{PlayerError, mov};
 
 /// The number shown for the first frame when nothing says otherwise.
@@ -76,6 +77,23 @@ pub struct ClipFacts {
     pub info: MediaInfo,
     /// Index ↔ number ↔ timecode.
     pub clock: FrameClock,
+}
+
+impl ClipFacts {
+    /// A decoded picture stamped with its place on this clip's frame grid.
+    pub(crate) fn frame(&self, index: i64, d: Decoded) -> crate::Frame {
+        crate::Frame {
+            index,
+            number: self.clock.display_number(index),
+            timecode: self.clock.timecode(index),
+            time_ns: d.time_ns,
+            width: d.width,
+            height: d.height,
+            stride: d.stride,
+            layout: d.layout,
+            data: d.data,
+        }
+    }
 }
 
 /// What the sidecar and the container say without decoding.
@@ -159,9 +177,10 @@ pub(crate) fn open_with_facts(
     bound: Option<(u32, u32)>,
     rate_override: Option<FrameRate>,
     first_frame_override: Option<i64>,
+    format: OutputFormat,
 ) -> Result<(Decoder, ClipFacts), PlayerError> {
     let s = static_facts(media)?;
-    let dec = Decoder::open(media, bound, rate_override.or(s.rate))?;
+    let dec = Decoder::open(media, bound, rate_override.or(s.rate), format)?;
     let facts = facts_for(
         &dec,
         s.start_timecode,
@@ -176,7 +195,7 @@ pub(crate) fn open_with_facts(
 pub fn probe(media: impl AsRef<Path>) -> Result<MediaInfo, PlayerError> {
     let media = media.as_ref().to_string_lossy();
     // A small output box: probing needs the caps, not the pixels.
-    let (_, facts) = open_with_facts(&media, Some((64, 64)), None, None)?;
+    let (_, facts) = open_with_facts(&media, Some((64, 64)), None, None, OutputFormat::Rgba)?;
     Ok(facts.info)
 }
 
@@ -203,16 +222,7 @@ pub(crate) fn decode_one(
     let d = dec
         .pull_blocking(FRAME_TIMEOUT)?
         .ok_or_else(|| PlayerError::Corrupt(format!("the media ends before frame {index}")))?;
-    Ok(crate::Frame {
-        index,
-        number: facts.clock.display_number(index),
-        timecode: facts.clock.timecode(index),
-        time_ns: d.time_ns,
-        width: d.width,
-        height: d.height,
-        stride: d.stride,
-        data: d.data,
-    })
+    Ok(facts.frame(index, d))
 }
 
 /// One exact frame of `media` as PNG, fitted into `size` (never upscaled, aspect kept).
@@ -231,7 +241,7 @@ pub fn snapshot_frame(
     size: Option<(u32, u32)>,
 ) -> Result<crate::Frame, PlayerError> {
     let media = media.as_ref().to_string_lossy();
-    let (mut dec, facts) = open_with_facts(&media, size, None, None)?;
+    let (mut dec, facts) = open_with_facts(&media, size, None, None, OutputFormat::Rgba)?;
     decode_one(&mut dec, &facts, &target)
 }
 
@@ -239,7 +249,13 @@ pub fn snapshot_frame(
 /// the frame a tenth of the way in, which skips fades from black and slates.
 pub fn thumbnail(media: impl AsRef<Path>, width: u32) -> Result<Vec<u8>, PlayerError> {
     let media = media.as_ref().to_string_lossy();
-    let (mut dec, facts) = open_with_facts(&media, Some((width.max(2), u32::MAX / 4)), None, None)?;
+    let (mut dec, facts) = open_with_facts(
+        &media,
+        Some((width.max(2), u32::MAX / 4)),
+        None,
+        None,
+        OutputFormat::Rgba,
+    )?;
     let index = facts.info.frame_count.map(|c| (c / 10) as i64).unwrap_or(0);
     decode_one(&mut dec, &facts, &FrameTarget::Index(index))?.to_png()
 }

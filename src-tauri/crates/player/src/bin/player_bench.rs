@@ -13,7 +13,7 @@ use std::process::Command;
 use std::time::{Duration, Instant};
 
 use framenote_player::{
-    AudioOutput, Frame, OpenOptions, Player, PlayerCommand, PlayerEvent, PlayerStats,
+    AudioOutput, Frame, OpenOptions, OutputFormat, Player, PlayerCommand, PlayerEvent, PlayerStats,
 };
 
 const LONG_GOP: &str = "h264_2398_gop250.mp4";
@@ -79,13 +79,19 @@ struct Bench {
 }
 
 impl Bench {
+    /// Opens `path` as the app's viewer does (I420 at 1280×720) unless `format` says otherwise.
     fn open(path: &str, cache: usize) -> Result<(Bench, i64), String> {
+        Self::open_as(path, cache, OutputFormat::I420)
+    }
+
+    fn open_as(path: &str, cache: usize, format: OutputFormat) -> Result<(Bench, i64), String> {
         let player = Player::open(
             path,
             OpenOptions {
                 output_size: Some((1280, 720)),
                 audio: AudioOutput::Fake,
                 cache_bytes: cache,
+                output_format: format,
                 ..Default::default()
             },
         );
@@ -218,15 +224,19 @@ fn run() -> Result<(), String> {
     let seek_stats = b.stats();
     drop(b);
 
-    // 4. Throughput to the UI at 1280×720: frames stepped through as fast as they come.
-    let (b, _) = Bench::open(&long_s, 512 << 20)?;
-    let n = 480.min(count - 1);
-    let t = Instant::now();
-    for i in 1..=n {
-        b.timed(PlayerCommand::Step(1), i)?;
-    }
-    let ui_fps = n as f64 / t.elapsed().as_secs_f64();
-    drop(b);
+    // 4. Throughput to the UI at 1280×720: frames stepped through as fast as they come, in the
+    //    app's format (I420, converted by the viewer's GPU) and in RGBA (converted here).
+    let throughput = |format: OutputFormat| -> Result<f64, String> {
+        let (b, _) = Bench::open_as(&long_s, 512 << 20, format)?;
+        let n = 480.min(count - 1);
+        let t = Instant::now();
+        for i in 1..=n {
+            b.timed(PlayerCommand::Step(1), i)?;
+        }
+        Ok(n as f64 / t.elapsed().as_secs_f64())
+    };
+    let ui_fps = throughput(OutputFormat::I420)?;
+    let ui_rgba_fps = throughput(OutputFormat::Rgba)?;
 
     // 5. Real-time play at 1× (looping the clip) and frames dropped.
     let (b, _) = Bench::open(&long_s, 512 << 20)?;
@@ -293,7 +303,11 @@ fn run() -> Result<(), String> {
             percentile(&back_ms, 100.0),
             "a cold run behind a deep GOP",
         ),
-        ("UI fps 1280x720", ui_fps, "frames delivered to the caller"),
+        (
+            "UI fps 1280x720",
+            ui_fps,
+            "I420 frames delivered to the viewer (app path)",
+        ),
         (
             "raw decoder fps",
             raw_fps,
@@ -305,7 +319,12 @@ fn run() -> Result<(), String> {
             raw_720_fps,
             "gst-launch … RGBA 1280x720 ! fakesink",
         ),
-        ("UI / raw+convert", ui_fps / raw_720_fps, ""),
+        (
+            "UI RGBA fps 1280x720",
+            ui_rgba_fps,
+            "converted to RGBA on the CPU",
+        ),
+        ("UI RGBA / raw+convert", ui_rgba_fps / raw_720_fps, ""),
         ("play secs", a.play_secs as f64, ""),
         ("frames shown", shown as f64, ""),
         ("frames expected", expected, ""),
