@@ -1,4 +1,5 @@
-//! The binary frame message the viewer draws: a 48-byte little-endian header and RGBA pixels.
+//! The binary frame message the viewer draws: a 48-byte little-endian header and the pixels,
+//! RGBA rows or three tight I420 planes (Y, U, V) as the flags say.
 //!
 //! Frames never travel as JSON. The header carries what the UI must show for the frame it draws,
 //! so the frame counter and timecode on screen are always those of the pixels on screen:
@@ -8,7 +9,7 @@
 //! | 0..4   | ASCII magic `FNF1`                               |
 //! | 4..8   | u32 width                                        |
 //! | 8..12  | u32 height                                       |
-//! | 12..16 | u32 flags (bit 0: playing)                       |
+//! | 12..16 | u32 flags: bit 0 playing; bit 1 I420; bits 2–3 YUV matrix (0 BT.709, 1 BT.601, 2 BT.2020); bit 4 full range |
 //! | 16..24 | u64 media frame index (0 = first frame)          |
 //! | 24..32 | i64 display frame number (first frame + index)   |
 //! | 32..48 | ASCII timecode, NUL-padded                       |
@@ -19,6 +20,28 @@ pub const HEADER_LEN: usize = 48;
 pub const MAGIC: &[u8; 4] = b"FNF1";
 /// Flag bit: the player was playing when this frame was shown.
 pub const FLAG_PLAYING: u32 = 1;
+/// Flag bit: the pixels are I420 planes, not RGBA.
+pub const FLAG_I420: u32 = 1 << 1;
+/// Flag bits 2–3: the YUV matrix.
+const MATRIX_SHIFT: u32 = 2;
+/// Flag bit: YUV in full range (0–255).
+pub const FLAG_FULL_RANGE: u32 = 1 << 4;
+
+/// The flag bits that describe a frame's pixel layout.
+pub fn layout_flags(layout: framenote_player::PixelLayout) -> u32 {
+    use framenote_player::{PixelLayout, YuvMatrix};
+    match layout {
+        PixelLayout::Rgba => 0,
+        PixelLayout::I420 { matrix, full_range } => {
+            let m = match matrix {
+                YuvMatrix::Bt709 => 0,
+                YuvMatrix::Bt601 => 1,
+                YuvMatrix::Bt2020 => 2,
+            };
+            FLAG_I420 | (m << MATRIX_SHIFT) | if full_range { FLAG_FULL_RANGE } else { 0 }
+        }
+    }
+}
 
 /// What the header says about a frame.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -37,9 +60,9 @@ pub struct FrameHeader {
     pub timecode: String,
 }
 
-/// Packs a header and `rgba` (width × height × 4 bytes) into one message.
-pub fn pack(header: &FrameHeader, rgba: &[u8]) -> Vec<u8> {
-    let mut out = Vec::with_capacity(HEADER_LEN + rgba.len());
+/// Packs a header and the pixels (RGBA rows or I420 planes, without padding) into one message.
+pub fn pack(header: &FrameHeader, pixels: &[u8]) -> Vec<u8> {
+    let mut out = Vec::with_capacity(HEADER_LEN + pixels.len());
     out.extend_from_slice(MAGIC);
     out.extend_from_slice(&header.width.to_le_bytes());
     out.extend_from_slice(&header.height.to_le_bytes());
@@ -51,7 +74,7 @@ pub fn pack(header: &FrameHeader, rgba: &[u8]) -> Vec<u8> {
     let n = label.len().min(16);
     tc[..n].copy_from_slice(&label[..n]);
     out.extend_from_slice(&tc);
-    out.extend_from_slice(rgba);
+    out.extend_from_slice(pixels);
     out
 }
 

@@ -5,11 +5,16 @@ use std::time::Duration;
 
 use framenote_tests::e2e::scenario;
 
-/// Mean absolute deviation of the viewer canvas' luminance: 0 for a blank canvas.
+/// Mean absolute deviation of the viewer canvas' luminance: 0 for a blank canvas. The canvas is
+/// WebGL (YUV converted on the GPU) or 2D; copying it onto a 2D canvas reads either.
 const CANVAS_VARIATION_JS: &str = r#"
 const c = document.querySelector('[data-testid="viewer-canvas"]');
 if (!c || c.width === 0 || c.height === 0) return -1;
-const d = c.getContext('2d').getImageData(0, 0, c.width, c.height).data;
+const copy = document.createElement('canvas');
+copy.width = c.width; copy.height = c.height;
+const x = copy.getContext('2d');
+x.drawImage(c, 0, 0);
+const d = x.getImageData(0, 0, c.width, c.height).data;
 let sum = 0, n = 0;
 for (let i = 0; i < d.length; i += 64) { sum += d[i] + d[i+1] + d[i+2]; n++; }
 const mean = sum / n;

@@ -37,11 +37,34 @@ describe('frame header', () => {
   });
 
   it('round-trips through encodeFrame', () => {
-    const header = { width: 16, height: 9, playing: false, index: 123456, displayFrame: 124457, timecode: '01:00:10:12' };
+    const header = {
+      width: 16,
+      height: 9,
+      playing: false,
+      index: 123456,
+      displayFrame: 124457,
+      timecode: '01:00:10:12',
+      layout: { kind: 'rgba' as const },
+    };
     const buf = encodeFrame(header, (px) => px.fill(200));
     const f = decodeFrame(buf);
     expect({ ...f, pixels: undefined }).toEqual({ ...header, pixels: undefined });
     expect(f.pixels.every((b) => b === 200)).toBe(true);
+  });
+
+  it('reads I420 layouts with their matrix and range, and sizes their planes', () => {
+    const layout = { kind: 'i420' as const, matrix: 'bt601' as const, fullRange: true };
+    const buf = encodeFrame({ width: 5, height: 3, playing: true, index: 1, displayFrame: 2, timecode: '', layout });
+    const f = decodeFrame(buf);
+    expect(f.layout).toEqual(layout);
+    expect(f.playing).toBe(true);
+    // Y 5×3, U and V 3×2 each.
+    expect(f.pixels.length).toBe(15 + 12);
+    const flags = new DataView(buf).getUint32(12, true);
+    expect(flags).toBe(1 | 2 | (1 << 2) | 16);
+    const unknown = encodeFrame({ width: 2, height: 2, playing: false, index: 0, displayFrame: 0, timecode: '', layout });
+    new DataView(unknown).setUint32(12, 2 | (3 << 2), true);
+    expect(() => parseFrameHeader(unknown)).toThrow(/matrix/);
   });
 
   it('rejects short, foreign, oversized and truncated messages with a typed error', () => {

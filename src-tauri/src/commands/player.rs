@@ -185,6 +185,8 @@ pub async fn open_player(
     let options = OpenOptions {
         output_size: Some((viewport_w.max(16), viewport_h.max(16))),
         frame_events: true,
+        // The viewer converts YUV on its GPU; RGBA on the CPU would halve the frame rate.
+        output_format: framenote_player::OutputFormat::I420,
         ..OpenOptions::default()
     };
     let player = Player::open(path.display().to_string(), options);
@@ -345,7 +347,8 @@ fn spawn_forwarder(
                         let header = FrameHeader {
                             width: frame.width,
                             height: frame.height,
-                            flags: if playing { frames::FLAG_PLAYING } else { 0 },
+                            flags: frames::layout_flags(frame.layout)
+                                | if playing { frames::FLAG_PLAYING } else { 0 },
                             index: frame.index.max(0) as u64,
                             display_number: frame.number,
                             timecode: frame.timecode.to_string(),
@@ -397,8 +400,12 @@ fn spawn_forwarder(
     }
 }
 
-/// The frame's pixels without row padding, as the UI's `ImageData` expects.
+/// The frame's pixels without row padding, as the UI's `ImageData` and textures expect (I420
+/// planes come tight from the player).
 fn tight_rows(frame: &framenote_player::Frame) -> std::borrow::Cow<'_, [u8]> {
+    if frame.layout != framenote_player::PixelLayout::Rgba {
+        return std::borrow::Cow::Borrowed(&frame.data);
+    }
     let row = frame.width as usize * 4;
     if frame.stride as usize == row {
         return std::borrow::Cow::Borrowed(&frame.data[..row * frame.height as usize]);

@@ -208,6 +208,7 @@ export class PlayerStore {
       index: frame.index,
       displayFrame: frame.displayFrame,
       timecode: frame.timecode,
+      layout: frame.layout,
     };
   }
 
