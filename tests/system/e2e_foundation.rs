@@ -23,6 +23,18 @@ for (let i = 0; i < d.length; i += 64) { dev += Math.abs(d[i] + d[i+1] + d[i+2] 
 return dev / n;
 "#;
 
+/// The colour at 3 % of the viewer canvas' width and half its height, as `[r, g, b]`.
+const CANVAS_PIXEL_JS: &str = r#"
+const fx = 0.03, fy = 0.5;
+const c = document.querySelector('[data-testid="viewer-canvas"]');
+const copy = document.createElement('canvas');
+copy.width = c.width; copy.height = c.height;
+const x = copy.getContext('2d');
+x.drawImage(c, 0, 0);
+const p = x.getImageData(Math.round(c.width * fx), Math.round(c.height * fy), 1, 1).data;
+return [p[0], p[1], p[2]];
+"#;
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn demo_library_opens_and_a_clip_shows_its_first_frame() -> anyhow::Result<()> {
     let data = tempfile::tempdir()?;
@@ -56,6 +68,14 @@ async fn demo_library_opens_and_a_clip_shows_its_first_frame() -> anyhow::Result
         assert_eq!(tc.trim(), "01:00:00:00", "sh010's start timecode");
         let variation = app.js(CANVAS_VARIATION_JS).await?.as_f64().unwrap_or(-1.0);
         assert!(variation > 5.0, "the viewer shows a picture, not a blank canvas (variation {variation})");
+        // Colours survive the YUV path (decoder → I420 → the viewer's shader): sh010 opens on
+        // colour bars whose first bar is red, and the picture fills the viewer's width.
+        let rgb = app.js(CANVAS_PIXEL_JS).await?;
+        let rgb: Vec<u64> = serde_json::from_value(rgb)?;
+        assert!(
+            rgb[0] > 170 && rgb[1] < 90 && rgb[2] < 90,
+            "the first colour bar is red on screen, not {rgb:?}"
+        );
         let shot = app.screenshot("viewer-first-frame").await?;
         eprintln!("e2e: screenshot {}", shot.display());
         Ok(())

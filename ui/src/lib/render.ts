@@ -184,11 +184,13 @@ class GlRenderer implements FrameRenderer {
     if (!this.hasFrame || rect.width <= 0 || rect.height <= 0) return;
     // The GPU scales: linear when fitting, nearest at 1:1 so pixels stay pixels.
     const filter = smooth ? gl.LINEAR : gl.NEAREST;
-    for (const tex of this.textures) {
+    this.textures.forEach((tex, unit) => {
+      // Each texture stays bound to its own unit, which the sampler uniforms name.
+      gl.activeTexture(gl.TEXTURE0 + unit);
       gl.bindTexture(gl.TEXTURE_2D, tex);
       gl.texParameteri(gl.TEXTURE_2D, gl.TEXTURE_MIN_FILTER, filter);
       gl.texParameteri(gl.TEXTURE_2D, gl.TEXTURE_MAG_FILTER, filter);
-    }
+    });
     // WebGL's viewport counts from the bottom edge.
     gl.viewport(
       Math.round(rect.x),

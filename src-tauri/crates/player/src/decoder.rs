@@ -718,6 +718,15 @@ impl Decoder {
         Ok(())
     }
 
+    /// Bytes one output frame takes (what the cache will count).
+    pub(crate) fn frame_bytes(&self) -> usize {
+        let (w, h) = (self.out_size.0 as usize, self.out_size.1 as usize);
+        match self.format {
+            OutputFormat::Rgba => w * h * 4,
+            OutputFormat::I420 => w * h + 2 * w.div_ceil(2) * h.div_ceil(2),
+        }
+    }
+
     /// Changes the output box; frames decoded after the next seek have the new size.
     pub(crate) fn set_bound(&mut self, bound: Option<(u32, u32)>) {
         let size = out_size(self.format, &self.source, bound);

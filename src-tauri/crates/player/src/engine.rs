@@ -442,7 +442,7 @@ impl Engine {
     }
 
     fn back_chunk(&self) -> i64 {
-        let frame_bytes = self.dec.out_size.0 as usize * self.dec.out_size.1 as usize * 4;
+        let frame_bytes = self.dec.frame_bytes();
         let cap = self.cache.capacity_frames(frame_bytes) as i64;
         (cap / 3).clamp(2, MAX_BACK_CHUNK)
     }
