@@ -122,6 +122,7 @@ mod tests {
             height: 10,
             stride: 40,
             layout: Default::default(),
+            from_proxy: false,
             data: Arc::from(vec![0u8; 400]),
         }
     }

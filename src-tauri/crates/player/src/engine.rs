@@ -21,6 +21,7 @@
 //! decoded, so single steps either way are served from the cache.
 
 use std::panic::AssertUnwindSafe;
+use std::path::PathBuf;
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
@@ -53,6 +54,9 @@ pub struct OpenOptions {
     pub frame_events: bool,
     /// The pixel layout of the frames (RGBA by default; a viewer with a GPU wants I420).
     pub output_format: OutputFormat,
+    /// A scrub proxy of the clip (see [`crate::make_scrub_proxy`]): cold seeks deep into a GOP
+    /// show its frame at once, then the original's. Ignored unless it matches the clip.
+    pub scrub_proxy: Option<PathBuf>,
 }
 
 impl Default for OpenOptions {
@@ -65,6 +69,7 @@ impl Default for OpenOptions {
             audio: AudioOutput::Auto,
             frame_events: true,
             output_format: OutputFormat::Rgba,
+            scrub_proxy: None,
         }
     }
 }
@@ -112,6 +117,8 @@ pub enum PlayerCommand {
     SetMute(bool),
     /// The box frames are fitted into, usually the viewport in device pixels.
     SetOutputSize(u32, u32),
+    /// Use this scrub proxy from now on (it was made after the clip opened).
+    UseScrubProxy(PathBuf),
     /// Close the clip and end the player thread.
     Close,
 }
@@ -158,6 +165,8 @@ pub struct ClipInfo {
     pub has_audio: bool,
     /// Sound goes to a real device (false: silent clocked sink).
     pub audio_device: bool,
+    /// Where decoding can start (what a cold seek costs).
+    pub keyframes: crate::KeyframeIndex,
 }
 
 /// What a player tells its caller.
@@ -194,6 +203,8 @@ pub struct PlayerStats {
     pub dropped_frames: u64,
     /// Seeks issued to the decoder.
     pub seeks: u64,
+    /// Frames shown from the scrub proxy before the original's frame was ready.
+    pub proxy_frames_shown: u64,
 }
 
 /// What the caller's handle and the engine share.
@@ -258,7 +269,21 @@ struct Engine {
     prefetch: bool,
     stats: PlayerStats,
     closed: bool,
+    scrub: Option<Scrub>,
+    format: OutputFormat,
 }
+
+/// The scrub proxy, opened on first use.
+struct Scrub {
+    path: PathBuf,
+    dec: Option<Decoder>,
+}
+
+/// A cold request that must decode more than this many frames of the original shows the
+/// proxy's frame first (the proxy decodes at most `PROXY_GOP`).
+const PROXY_FIRST_RUN: i64 = 2 * crate::PROXY_GOP as i64;
+/// How long a proxy frame may take before the proxy is given up for this clip.
+const PROXY_TIMEOUT: Duration = Duration::from_secs(2);
 
 /// Entry point of a player thread.
 pub(crate) fn run(
@@ -338,13 +363,19 @@ fn run_inner(
             ..Default::default()
         },
         closed: false,
+        scrub: None,
+        format: opts.output_format,
     };
+    if let Some(path) = opts.scrub_proxy {
+        engine.use_scrub_proxy(path);
+    }
     let info = ClipInfo {
         media: engine.facts.info.clone(),
         clock: engine.facts.clock,
         output_size: engine.dec.out_size,
         has_audio: engine.audio.is_some(),
         audio_device: engine.audio.as_ref().is_some_and(|a| a.device),
+        keyframes: engine.facts.keyframes.clone(),
     };
     engine.emit(PlayerEvent::Opened(info));
     engine.emit(PlayerEvent::State(PlayerState::Paused));
@@ -543,7 +574,69 @@ impl Engine {
                     self.want = Some(at);
                 }
             }
+            PlayerCommand::UseScrubProxy(path) => self.use_scrub_proxy(path),
             PlayerCommand::Close => self.closed = true,
+        }
+    }
+
+    fn use_scrub_proxy(&mut self, path: PathBuf) {
+        if crate::proxy::proxy_matches(&path, &self.facts) {
+            self.scrub = Some(Scrub { path, dec: None });
+        } else {
+            tracing::warn!(proxy = %path.display(), "scrub proxy does not match the clip; not used");
+        }
+    }
+
+    /// Frames of the original that showing `t` would decode, if a keyframe index says.
+    fn decode_cost(&self, t: i64, backwards: bool) -> Option<i64> {
+        let next = self.dec.next_index;
+        if backwards {
+            let start = (t - self.back_chunk() + 1).max(0);
+            return Some(self.facts.keyframes.seek_run(start)? + (t - start));
+        }
+        if !self.eos && next <= t && t - next <= FORWARD_DECODE_LIMIT {
+            return Some(t - next + 1);
+        }
+        self.facts.keyframes.seek_run(t)
+    }
+
+    /// Shows the proxy's frame `t` while the original's is decoded. Best effort: a proxy that
+    /// fails or disagrees about the frame is dropped for this clip.
+    fn show_from_proxy(&mut self, t: i64) {
+        let Some(scrub) = self.scrub.as_mut() else {
+            return;
+        };
+        if scrub.dec.is_none() {
+            let path = scrub.path.to_string_lossy().to_string();
+            match Decoder::open(&path, Some(self.dec.out_size), Some(self.rate), self.format) {
+                Ok(d) => scrub.dec = Some(d),
+                Err(e) => {
+                    tracing::warn!(%e, "scrub proxy cannot be opened; not used");
+                    self.scrub = None;
+                    return;
+                }
+            }
+        }
+        let Some(dec) = scrub.dec.as_mut() else {
+            return;
+        };
+        let pulled = dec.seek(t).and_then(|()| dec.pull_blocking(PROXY_TIMEOUT));
+        match pulled {
+            Ok(Some(d)) if d.index == t => {
+                let mut frame = self.facts.frame(t, d);
+                frame.from_proxy = true;
+                self.stats.proxy_frames_shown += 1;
+                self.present(frame);
+            }
+            other => {
+                let what = match other {
+                    Ok(Some(d)) => format!("gave frame {} for {t}", d.index),
+                    Ok(None) => format!("ended before frame {t}"),
+                    Err(e) => e.to_string(),
+                };
+                tracing::warn!(%what, "scrub proxy disagrees with the clip; not used");
+                self.scrub = None;
+            }
         }
     }
 
@@ -648,6 +741,15 @@ impl Engine {
         frame.index = index;
         frame.number = self.facts.clock.display_number(index);
         frame.timecode = self.facts.clock.timecode(index);
+        self.present(frame);
+        if let Some(reason) = self.end_after_show.take() {
+            self.emit(PlayerEvent::Ended(reason));
+        }
+    }
+
+    /// Hands `frame` to the caller as the frame on screen.
+    fn present(&mut self, frame: Frame) {
+        let index = frame.index;
         self.shown = Some(index);
         self.stats.frames_shown += 1;
         if let Ok(mut l) = self.shared.latest.lock() {
@@ -655,9 +757,6 @@ impl Engine {
         }
         if self.frame_events {
             self.emit(PlayerEvent::Frame(frame));
-        }
-        if let Some(reason) = self.end_after_show.take() {
-            self.emit(PlayerEvent::Ended(reason));
         }
     }
 
@@ -786,6 +885,13 @@ impl Engine {
             .shown
             .is_some_and(|s| t < s && s - t <= self.back_chunk());
         if !in_flight {
+            if self.scrub.is_some()
+                && self
+                    .decode_cost(t, backwards)
+                    .is_none_or(|run| run > PROXY_FIRST_RUN)
+            {
+                self.show_from_proxy(t);
+            }
             if backwards {
                 self.aim_back(t)?;
             } else {

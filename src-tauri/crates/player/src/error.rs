@@ -63,4 +63,7 @@ pub enum PlayerError {
     /// The player was closed, or its thread ended.
     #[error("the player is closed")]
     Closed,
+    /// The work was cancelled by its caller.
+    #[error("cancelled")]
+    Cancelled,
 }

@@ -70,6 +70,8 @@ pub struct Frame {
     pub stride: u32,
     /// How `data` is laid out.
     pub layout: PixelLayout,
+    /// The picture comes from the scrub proxy (lighter; the original's frame follows).
+    pub from_proxy: bool,
     /// The pixels.
     pub data: Arc<[u8]>,
 }
@@ -83,6 +85,7 @@ impl std::fmt::Debug for Frame {
             .field("time_ns", &self.time_ns)
             .field("size", &(self.width, self.height, self.stride))
             .field("layout", &self.layout)
+            .field("from_proxy", &self.from_proxy)
             .finish_non_exhaustive()
     }
 }

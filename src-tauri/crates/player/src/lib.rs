@@ -12,9 +12,11 @@ mod decoder;
 mod engine;
 mod error;
 mod frame;
+mod keyframes;
 mod mov;
 mod player;
 mod probe;
+mod proxy;
 
 pub use audio::AudioOutput;
 pub use cache::DEFAULT_CACHE_BYTES;
@@ -24,7 +26,9 @@ pub use engine::{
     ClipInfo, MAX_SHUTTLE, OpenOptions, PlayerCommand, PlayerEvent, PlayerState, PlayerStats,
     ShuttleKey, StopReason, shuttle_rate,
 };
+pub use keyframes::KeyframeIndex;
 pub use player::Player;
+pub use proxy::{PROXY_GOP, ScrubProxy, make_scrub_proxy, wants_scrub_proxy};
 
 pub use decoder::init;
 pub use error::PlayerError;

@@ -1,5 +1,6 @@
-//! A small, read-only QuickTime / ISO-BMFF reader for the two facts GStreamer 1.22 does not hand
-//! an application: the start timecode of a `tmcd` track and the exact number of video samples.
+//! A small, read-only QuickTime / ISO-BMFF reader for the facts GStreamer 1.22 does not hand an
+//! application: the start timecode of a `tmcd` track, the exact number of video samples, and
+//! the keyframe index (`stss`), which says how far back a cold seek must start decoding.
 //!
 //! qtdemux in 1.22 reads a `tmcd` track's sample description but neither posts its value as a tag
 //! nor exposes the track, so the start timecode is read here: the `tmcd` sample entry gives the
@@ -17,6 +18,9 @@ pub(crate) struct MovFacts {
     pub video_samples: Option<u64>,
     /// The timecode track's first value: frames since midnight, the quanta and drop-frame flag.
     pub timecode: Option<MovTimecode>,
+    /// The video track's sync samples (0-based, decode order); `None` when every sample is one
+    /// (intra-only codecs such as ProRes write no `stss`).
+    pub keyframes: Option<Vec<u32>>,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -122,6 +126,7 @@ fn parse_moov(moov: &[u8], file: &mut File) -> MovFacts {
             b"vide" if facts.video_samples.is_none() => {
                 // stsz: version/flags(4) sample_size(4) sample_count(4)
                 facts.video_samples = child(stbl, b"stsz").and_then(|s| be32(s, 8)).map(u64::from);
+                facts.keyframes = child(stbl, b"stss").map(read_stss);
             }
             b"tmcd" if facts.timecode.is_none() => {
                 facts.timecode = read_tmcd(stbl, file);
@@ -130,6 +135,15 @@ fn parse_moov(moov: &[u8], file: &mut File) -> MovFacts {
         }
     }
     facts
+}
+
+/// stss: version/flags(4) entry_count(4), then 1-based sample numbers.
+fn read_stss(stss: &[u8]) -> Vec<u32> {
+    let count = be32(stss, 4).unwrap_or(0) as usize;
+    (0..count)
+        .map_while(|k| be32(stss, 8 + 4 * k))
+        .map(|n| n.saturating_sub(1))
+        .collect()
 }
 
 fn read_tmcd(stbl: &[u8], file: &mut File) -> Option<MovTimecode> {

@@ -19,6 +19,7 @@ use framenote_core::timecode::{FrameClock, FrameRate, TimeUnit, Timecode};
 
 use crate::decoder::{Decoded, Decoder, to_uri};
 use crate::frame::OutputFormat;
+use crate::keyframes::KeyframeIndex;
 use crate::{PlayerError, mov};
 
 /// The number shown for the first frame when nothing says otherwise.
@@ -77,6 +78,8 @@ pub struct ClipFacts {
     pub info: MediaInfo,
     /// Index ↔ number ↔ timecode.
     pub clock: FrameClock,
+    /// Where decoding can start.
+    pub keyframes: KeyframeIndex,
 }
 
 impl ClipFacts {
@@ -91,6 +94,7 @@ impl ClipFacts {
             height: d.height,
             stride: d.stride,
             layout: d.layout,
+            from_proxy: false,
             data: d.data,
         }
     }
@@ -157,7 +161,12 @@ pub(crate) fn facts_for(
                 .map(|d| rate.frame_nearest(d, TimeUnit::Nanos).max(0) as u64)
         });
     let clock = FrameClock::new(rate, start_timecode, first_frame)?;
+    let keyframes = match mov {
+        Some(m) => KeyframeIndex::from_sync_samples(m.keyframes),
+        None => KeyframeIndex::Unknown,
+    };
     Ok(ClipFacts {
+        keyframes,
         info: MediaInfo {
             frame_rate: rate,
             start_timecode,

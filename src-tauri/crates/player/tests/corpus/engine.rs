@@ -5,9 +5,11 @@
 use std::time::{Duration, Instant};
 
 use framenote_core::timecode::FrameRate;
+use std::sync::atomic::AtomicBool;
+
 use framenote_player::{
-    AudioOutput, ClipInfo, Frame, OpenOptions, Player, PlayerCommand, PlayerError, PlayerEvent,
-    PlayerState, ShuttleKey, StopReason,
+    AudioOutput, ClipInfo, Frame, OpenOptions, OutputFormat, Player, PlayerCommand, PlayerError,
+    PlayerEvent, PlayerState, ShuttleKey, StopReason, make_scrub_proxy,
 };
 
 use crate::code;
@@ -117,7 +119,11 @@ fn identity(i: i64) -> u32 {
 }
 
 fn random_seeks(name: &str, n: usize, seed: u64) {
-    let c = open(name, options());
+    random_seeks_with(name, n, seed, options());
+}
+
+fn random_seeks_with(name: &str, n: usize, seed: u64, opts: OpenOptions) {
+    let c = open(name, opts);
     let count = c.info.media.frame_count.unwrap() as i64;
     let mut rng = Rng::new(seed);
     for k in 0..n {
@@ -135,6 +141,84 @@ fn random_seeks(name: &str, n: usize, seed: u64) {
 #[test]
 fn random_seeks_long_gop_h264() {
     random_seeks("h264_2398_gop250.mp4", 60, 0x5eed_0001);
+}
+
+#[test]
+fn random_seeks_long_gop_h264_as_yuv() {
+    // The app's viewer path: I420 planes, read back through the same colour conversion.
+    let opts = OpenOptions {
+        output_format: OutputFormat::I420,
+        ..options()
+    };
+    random_seeks_with("h264_2398_gop250.mp4", 30, 0x5eed_0011, opts);
+}
+
+#[test]
+fn scrub_proxy_shows_the_exact_frame_first_then_the_original() {
+    let name = "h264_2398_gop250.mp4";
+    let dir = tempfile::tempdir().unwrap();
+    let cancel = AtomicBool::new(false);
+    let proxy =
+        make_scrub_proxy(clip(name), dir.path().join("scrub.mp4"), &|_| {}, &cancel).unwrap();
+    let c = open(
+        name,
+        OpenOptions {
+            scrub_proxy: Some(proxy.path.clone()),
+            ..options()
+        },
+    );
+    let count = c.info.media.frame_count.unwrap() as i64;
+    assert_eq!(
+        proxy.frames, count as u64,
+        "the proxy has the original's frames"
+    );
+    assert!(wants_scrub_proxy_for(&c), "a GOP of 250 wants a proxy");
+    let mut rng = Rng::new(0x5eed_0012);
+    let mut from_proxy = 0;
+    for k in 0..25 {
+        // Deep into a GOP, where the original must decode many frames first. A frame already
+        // decoded (revisited, or prefetched around an earlier seek) comes from the cache.
+        let i = (rng.below(count as u64 / 250) as i64) * 250 + 60 + rng.below(180) as i64;
+        let i = i.min(count - 1);
+        let first = c.command_frame(PlayerCommand::Seek(i));
+        c.check(&first, i, identity, &format!("seek #{k}, first frame"));
+        if first.from_proxy {
+            from_proxy += 1;
+            let full = c.next_frame();
+            assert!(
+                !full.from_proxy,
+                "seek #{k}: the original's frame follows the proxy's"
+            );
+            c.check(
+                &full,
+                i,
+                identity,
+                &format!("original after proxy seek #{k}"),
+            );
+        }
+    }
+    assert!(
+        from_proxy >= 10,
+        "deep cold seeks show the proxy first ({from_proxy} of 25)"
+    );
+    // A proxy of another clip is refused, never shown.
+    let other = open(
+        "tc1001_24.mov",
+        OpenOptions {
+            scrub_proxy: Some(proxy.path.clone()),
+            ..options()
+        },
+    );
+    let f = other.command_frame(PlayerCommand::Seek(50));
+    assert!(!f.from_proxy);
+    other.check(&f, 50, identity, "tc1001 without a foreign proxy");
+}
+
+fn wants_scrub_proxy_for(c: &Clip) -> bool {
+    c.info
+        .keyframes
+        .longest_run(c.info.media.frame_count)
+        .is_some_and(|run| run > 24)
 }
 
 #[test]
