@@ -9,7 +9,7 @@
 //! | 0..4   | ASCII magic `FNF1`                               |
 //! | 4..8   | u32 width                                        |
 //! | 8..12  | u32 height                                       |
-//! | 12..16 | u32 flags: bit 0 playing; bit 1 I420; bits 2–3 YUV matrix (0 BT.709, 1 BT.601, 2 BT.2020); bit 4 full range |
+//! | 12..16 | u32 flags: bit 0 playing; bit 1 I420; bits 2–3 YUV matrix (0 BT.709, 1 BT.601, 2 BT.2020); bit 4 full range; bit 5 from the scrub proxy |
 //! | 16..24 | u64 media frame index (0 = first frame)          |
 //! | 24..32 | i64 display frame number (first frame + index)   |
 //! | 32..48 | ASCII timecode, NUL-padded                       |
@@ -26,6 +26,8 @@ pub const FLAG_I420: u32 = 1 << 1;
 const MATRIX_SHIFT: u32 = 2;
 /// Flag bit: YUV in full range (0–255).
 pub const FLAG_FULL_RANGE: u32 = 1 << 4;
+/// Flag bit: the picture is the scrub proxy's (the original's frame follows).
+pub const FLAG_PROXY: u32 = 1 << 5;
 
 /// The flag bits that describe a frame's pixel layout.
 pub fn layout_flags(layout: framenote_player::PixelLayout) -> u32 {

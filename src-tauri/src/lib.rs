@@ -12,6 +12,7 @@ mod frames;
 mod logging;
 mod paths;
 mod protocol;
+mod scrub;
 mod snapshot;
 mod state;
 

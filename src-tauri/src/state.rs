@@ -28,6 +28,8 @@ pub struct AppState {
     pub engine: Arc<SyncEngine>,
     /// Open players.
     pub players: Players,
+    /// Scrub proxies of long-GOP media, made in the background.
+    pub scrub: crate::scrub::ScrubProxies,
     /// Long tasks that can be cancelled, by task id.
     pub tasks: Mutex<HashMap<String, Cancellation>>,
     /// The upload queue, while this process runs it (`None` when another process does).
@@ -89,12 +91,14 @@ impl AppState {
             }
         };
         let watch = framenote_sync::WatchService::start(engine.clone(), Default::default());
+        let scrub_dir = dirs.derived.join("scrub");
         Ok(Self {
             _uploads: uploads,
             watch,
             dirs,
             engine,
             players: Players::default(),
+            scrub: crate::scrub::ScrubProxies::new(scrub_dir),
             tasks: Mutex::new(HashMap::new()),
         })
     }

@@ -45,6 +45,7 @@ describe('frame header', () => {
       displayFrame: 124457,
       timecode: '01:00:10:12',
       layout: { kind: 'rgba' as const },
+      fromProxy: true,
     };
     const buf = encodeFrame(header, (px) => px.fill(200));
     const f = decodeFrame(buf);

@@ -15,7 +15,7 @@ use framenote_player::{
 };
 use serde::{Deserialize, Serialize};
 use tauri::ipc::{Channel, InvokeResponseBody, IpcResponse};
-use tauri::{AppHandle, State};
+use tauri::{AppHandle, Manager, State};
 use tauri_specta::Event;
 
 use crate::error::{ErrorCode, IpcError, IpcResult};
@@ -219,7 +219,24 @@ pub async fn open_player(
     if let Ok(mut map) = state.players.open.lock() {
         map.insert(id.clone(), open.clone());
     }
-    spawn_forwarder(app, id.clone(), open, channel);
+    spawn_forwarder(app.clone(), id.clone(), open.clone(), channel);
+
+    // Long-GOP media gets a scrub proxy: used at once when made before, else made in the
+    // background and handed to this player if it is still open then.
+    if let Some(proxy) = state.scrub.existing(&path) {
+        let _ = open.player.send(EngineCommand::UseScrubProxy(proxy));
+    } else if opened.wants_scrub_proxy() {
+        let player_id = id.clone();
+        state.scrub.request(
+            &path,
+            Box::new(move |proxy| {
+                let state = app.state::<AppState>();
+                if let Ok(open) = state.players.get(&player_id) {
+                    let _ = open.player.send(EngineCommand::UseScrubProxy(proxy));
+                }
+            }),
+        );
+    }
 
     let media = &opened.media;
     let start = media.start_timecode;
@@ -348,7 +365,12 @@ fn spawn_forwarder(
                             width: frame.width,
                             height: frame.height,
                             flags: frames::layout_flags(frame.layout)
-                                | if playing { frames::FLAG_PLAYING } else { 0 },
+                                | if playing { frames::FLAG_PLAYING } else { 0 }
+                                | if frame.from_proxy {
+                                    frames::FLAG_PROXY
+                                } else {
+                                    0
+                                },
                             index: frame.index.max(0) as u64,
                             display_number: frame.number,
                             timecode: frame.timecode.to_string(),

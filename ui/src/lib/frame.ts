@@ -5,7 +5,7 @@
 //!   0..4   "FNF1"
 //!   4..8   u32 width        8..12 u32 height
 //!   12..16 u32 flags: bit 0 playing, bit 1 I420, bits 2–3 matrix (0 BT.709, 1 BT.601,
-//!          2 BT.2020), bit 4 full range
+//!          2 BT.2020), bit 4 full range, bit 5 from the scrub proxy
 //!   16..24 u64 media index (0-based)              24..32 i64 display frame number
 //!   32..48 ASCII timecode, NUL padded
 //! The counter and timecode the viewer shows come from here, so they always describe the frame
@@ -17,6 +17,7 @@ export const FLAG_PLAYING = 1;
 export const FLAG_I420 = 1 << 1;
 const MATRIX_SHIFT = 2;
 export const FLAG_FULL_RANGE = 1 << 4;
+export const FLAG_PROXY = 1 << 5;
 
 export type YuvMatrix = 'bt709' | 'bt601' | 'bt2020';
 const MATRICES: readonly YuvMatrix[] = ['bt709', 'bt601', 'bt2020'];
@@ -41,6 +42,8 @@ export interface FrameHeader {
   timecode: string;
   /** RGBA rows or I420 planes. */
   layout: PixelLayout;
+  /** The picture is the scrub proxy's: exact frame, lighter picture; the original's follows. */
+  fromProxy: boolean;
 }
 
 export interface DecodedFrame extends FrameHeader {
@@ -108,6 +111,7 @@ export function parseFrameHeader(message: ArrayBuffer): FrameHeader {
     displayFrame: Number(displayFrame),
     timecode,
     layout,
+    fromProxy: (flags & FLAG_PROXY) !== 0,
   };
 }
 
@@ -129,7 +133,7 @@ export function decodeFrame(message: ArrayBuffer): DecodedFrame {
  * header says otherwise) in place.
  */
 export function encodeFrame(
-  header: Omit<FrameHeader, 'layout'> & { layout?: PixelLayout },
+  header: Omit<FrameHeader, 'layout' | 'fromProxy'> & { layout?: PixelLayout; fromProxy?: boolean },
   fill?: (pixels: Uint8ClampedArray<ArrayBuffer>, width: number, height: number) => void,
 ): ArrayBuffer {
   const layout = header.layout ?? { kind: 'rgba' };
@@ -138,7 +142,7 @@ export function encodeFrame(
   for (let i = 0; i < 4; i++) view.setUint8(i, FRAME_MAGIC.charCodeAt(i));
   view.setUint32(4, header.width, true);
   view.setUint32(8, header.height, true);
-  let flags = header.playing ? FLAG_PLAYING : 0;
+  let flags = (header.playing ? FLAG_PLAYING : 0) | (header.fromProxy ? FLAG_PROXY : 0);
   if (layout.kind === 'i420') {
     flags |= FLAG_I420 | (MATRICES.indexOf(layout.matrix) << MATRIX_SHIFT) | (layout.fullRange ? FLAG_FULL_RANGE : 0);
   }

@@ -209,6 +209,7 @@ export class PlayerStore {
       displayFrame: frame.displayFrame,
       timecode: frame.timecode,
       layout: frame.layout,
+      fromProxy: frame.fromProxy,
     };
   }
 

@@ -169,6 +169,13 @@ pub struct ClipInfo {
     pub keyframes: crate::KeyframeIndex,
 }
 
+impl ClipInfo {
+    /// Whether cold seeks into this clip are slow enough to be worth a scrub proxy.
+    pub fn wants_scrub_proxy(&self) -> bool {
+        crate::proxy::long_gop(&self.keyframes, self.media.frame_count)
+    }
+}
+
 /// What a player tells its caller.
 #[derive(Debug, Clone, PartialEq)]
 pub enum PlayerEvent {

@@ -33,9 +33,12 @@ const PROXY_BOX: (u32, u32) = (1280, 720);
 /// Whether a clip with these facts is worth a scrub proxy: its keyframes are known to be far
 /// apart (unknown keyframes — not MP4/MOV — are not guessed at).
 pub fn wants_scrub_proxy(facts: &ClipFacts) -> bool {
-    facts
-        .keyframes
-        .longest_run(facts.info.frame_count)
+    long_gop(&facts.keyframes, facts.info.frame_count)
+}
+
+pub(crate) fn long_gop(keyframes: &KeyframeIndex, frames: Option<u64>) -> bool {
+    keyframes
+        .longest_run(frames)
         .is_some_and(|run| run > PROXY_WORTHWHILE_RUN)
 }
 
