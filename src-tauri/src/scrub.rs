@@ -133,3 +133,38 @@ impl Drop for ScrubProxies {
             .store(true, std::sync::atomic::Ordering::Relaxed);
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::time::Duration;
+
+    fn demo_clip() -> PathBuf {
+        PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("assets/demo/sh010_comp_v001.mp4")
+    }
+
+    #[test]
+    fn a_requested_proxy_is_made_once_and_found_again() {
+        let dir = tempfile::tempdir().unwrap();
+        let media_dir = tempfile::tempdir().unwrap();
+        let media = media_dir.path().join("clip.mp4");
+        std::fs::copy(demo_clip(), &media).unwrap();
+        assert!(framenote_player::file_wants_scrub_proxy(&media), "x264's default GOP is long");
+
+        let proxies = ScrubProxies::new(dir.path().join("scrub"));
+        assert_eq!(proxies.existing(&media), None);
+        let (tx, rx) = std::sync::mpsc::channel();
+        let tx2 = tx.clone();
+        proxies.request(&media, Box::new(move |p| tx.send(p).unwrap()));
+        // Asked again while being made: not made twice.
+        proxies.request(&media, Box::new(move |p| tx2.send(p).unwrap()));
+        let made = rx.recv_timeout(Duration::from_secs(120)).unwrap();
+        assert_eq!(proxies.existing(&media), Some(made.clone()));
+        assert!(rx.recv_timeout(Duration::from_millis(500)).is_err(), "made once");
+
+        // The same path with other content is another proxy.
+        std::fs::write(&media, b"replaced").unwrap();
+        assert_ne!(proxies.path_for(&media), made);
+        assert_eq!(proxies.existing(&media), None);
+    }
+}

@@ -312,14 +312,19 @@ pub fn forward_engine_events(app: &AppHandle) {
                     bytes,
                     total,
                     state,
-                } => OfflineChanged {
+                } => {
+                    if state == MediaState::Complete {
+                        prepare_scrub_proxy(&app, &account.0, &version.0).await;
+                    }
+                    OfflineChanged {
                     account_id: account.0,
                     version_id: version.0,
                     bytes,
                     total,
                     state: media_state_name(state).into(),
+                    }
+                    .emit(&app)
                 }
-                .emit(&app),
                 SyncEvent::Outbox {
                     account,
                     note,
@@ -362,6 +367,19 @@ pub fn forward_engine_events(app: &AppHandle) {
             }
         }
     });
+}
+
+/// A proxy just taken offline: a long-GOP one gets its scrub proxy made in the background now,
+/// so that it is ready by the time the reviewer opens it (on the plane).
+async fn prepare_scrub_proxy(app: &AppHandle, account: &str, version: &str) {
+    let state = app.state::<AppState>();
+    let key = crate::commands::library::version_key(account, version);
+    let Ok(path) = state.media_path(&key).await else {
+        return;
+    };
+    if state.scrub.existing(&path).is_none() && framenote_player::file_wants_scrub_proxy(&path) {
+        state.scrub.request(&path, Box::new(|_| {}));
+    }
 }
 
 fn media_state_name(state: MediaState) -> &'static str {

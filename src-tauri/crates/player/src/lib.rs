@@ -28,7 +28,9 @@ pub use engine::{
 };
 pub use keyframes::KeyframeIndex;
 pub use player::Player;
-pub use proxy::{PROXY_GOP, ScrubProxy, make_scrub_proxy, wants_scrub_proxy};
+pub use proxy::{
+    PROXY_GOP, ScrubProxy, file_wants_scrub_proxy, make_scrub_proxy, wants_scrub_proxy,
+};
 
 pub use decoder::init;
 pub use error::PlayerError;

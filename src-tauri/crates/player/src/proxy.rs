@@ -36,6 +36,17 @@ pub fn wants_scrub_proxy(facts: &ClipFacts) -> bool {
     long_gop(&facts.keyframes, facts.info.frame_count)
 }
 
+/// Whether the file at `media` (MP4/MOV) is worth a scrub proxy, from its container alone — no
+/// decoding, so it is cheap enough to ask whenever a download completes.
+pub fn file_wants_scrub_proxy(media: impl AsRef<Path>) -> bool {
+    mov::read(media.as_ref()).is_some_and(|m| {
+        long_gop(
+            &KeyframeIndex::from_sync_samples(m.keyframes),
+            m.video_samples,
+        )
+    })
+}
+
 pub(crate) fn long_gop(keyframes: &KeyframeIndex, frames: Option<u64>) -> bool {
     keyframes
         .longest_run(frames)
