@@ -317,11 +317,11 @@ pub fn forward_engine_events(app: &AppHandle) {
                         prepare_scrub_proxy(&app, &account.0, &version.0).await;
                     }
                     OfflineChanged {
-                    account_id: account.0,
-                    version_id: version.0,
-                    bytes,
-                    total,
-                    state: media_state_name(state).into(),
+                        account_id: account.0,
+                        version_id: version.0,
+                        bytes,
+                        total,
+                        state: media_state_name(state).into(),
                     }
                     .emit(&app)
                 }
