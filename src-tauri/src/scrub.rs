@@ -149,7 +149,10 @@ mod tests {
         let media_dir = tempfile::tempdir().unwrap();
         let media = media_dir.path().join("clip.mp4");
         std::fs::copy(demo_clip(), &media).unwrap();
-        assert!(framenote_player::file_wants_scrub_proxy(&media), "x264's default GOP is long");
+        assert!(
+            framenote_player::file_wants_scrub_proxy(&media),
+            "x264's default GOP is long"
+        );
 
         let proxies = ScrubProxies::new(dir.path().join("scrub"));
         assert_eq!(proxies.existing(&media), None);
@@ -160,7 +163,10 @@ mod tests {
         proxies.request(&media, Box::new(move |p| tx2.send(p).unwrap()));
         let made = rx.recv_timeout(Duration::from_secs(120)).unwrap();
         assert_eq!(proxies.existing(&media), Some(made.clone()));
-        assert!(rx.recv_timeout(Duration::from_millis(500)).is_err(), "made once");
+        assert!(
+            rx.recv_timeout(Duration::from_millis(500)).is_err(),
+            "made once"
+        );
 
         // The same path with other content is another proxy.
         std::fs::write(&media, b"replaced").unwrap();
