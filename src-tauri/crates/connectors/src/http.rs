@@ -11,6 +11,7 @@
 //! live there.
 
 use std::path::{Path, PathBuf};
+use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use futures::StreamExt;
@@ -19,7 +20,6 @@ use reqwest::header::{
 };
 use reqwest::{Method, StatusCode};
 use serde::de::DeserializeOwned;
-use tokio::io::AsyncWriteExt;
 
 use crate::Result;
 use crate::error::{ConnectorError, ErrorKind};
@@ -353,6 +353,36 @@ fn partial_paths(dest: &Path) -> (PathBuf, PathBuf) {
     (PathBuf::from(part), PathBuf::from(validator))
 }
 
+/// Sees every byte of a download's finished file, in order, while it is written (a checksum
+/// computed on the way in instead of re-reading the file afterwards).
+///
+/// `restart` is called before the file's first byte whenever an attempt (re)starts; when an
+/// attempt resumes an interrupted one, the bytes kept on disk are read back and fed again, so the
+/// sink always sees exactly the finished file.
+pub trait DownloadSink: Send + 'static {
+    /// Forget everything seen so far: the file starts again at byte 0.
+    fn restart(&mut self);
+    /// The next bytes of the file.
+    fn update(&mut self, bytes: &[u8]);
+}
+
+/// The sink of a download nobody watches.
+impl DownloadSink for () {
+    fn restart(&mut self) {}
+    fn update(&mut self, _: &[u8]) {}
+}
+
+/// Bytes the writer thread gathers before one `write` (few syscalls, large sequential writes).
+const WRITE_BUFFER: usize = 4 << 20;
+/// Bytes written between two early write-back requests: the final `fsync` then only flushes the
+/// tail instead of the whole file, and the disk works while the network does.
+const WRITE_BACK_EVERY: u64 = 16 << 20;
+/// Bytes of body chunks handed to the writer thread at once: one wake-up of that thread per
+/// batch instead of one per (~16 KiB) chunk.
+const HANDOFF_BYTES: usize = 1 << 20;
+/// Batches in flight between the network task and the writer thread.
+const BATCHES_IN_FLIGHT: usize = 32;
+
 /// Downloads `url` to `dest`, resuming an earlier interrupted download of the same file with
 /// `Range` + `If-Range`, and resuming again when the connection drops mid-way (within the retry
 /// budget). The file appears at `dest` only when complete (written to `dest.part`, fsynced,
@@ -367,6 +397,24 @@ pub async fn download_resumable(
     dest: &Path,
     progress: &(dyn Fn(u64, Option<u64>) + Send + Sync),
 ) -> Result<DownloadOutcome> {
+    download_resumable_into(http, url, headers, dest, progress, ())
+        .await
+        .map(|(outcome, ())| outcome)
+}
+
+/// [`download_resumable`], with every byte of the finished file also fed to `sink` as it is
+/// written (see [`DownloadSink`]); returns the sink with the outcome.
+///
+/// Bytes are written on a blocking thread in large blocks, the sink runs on that thread too, and
+/// write-back to disk starts while the download runs; the file is fsynced once at the end.
+pub async fn download_resumable_into<S: DownloadSink>(
+    http: &HttpClient,
+    url: &str,
+    headers: &[(String, String)],
+    dest: &Path,
+    progress: &(dyn Fn(u64, Option<u64>) + Send + Sync),
+    sink: S,
+) -> Result<(DownloadOutcome, S)> {
     let (part, validator_path) = partial_paths(dest);
     let what = match reqwest::Url::parse(url) {
         Ok(u) => describe(&Method::GET, &u),
@@ -377,6 +425,7 @@ pub async fn download_resumable(
             ));
         }
     };
+    let sink = Arc::new(Mutex::new(sink));
     let mut resumed_from = None;
     let mut attempts = 0u32;
     loop {
@@ -399,6 +448,7 @@ pub async fn download_resumable(
             resume_at.clone(),
             progress,
             &what,
+            &sink,
         )
         .await;
         match result {
@@ -420,11 +470,23 @@ pub async fn download_resumable(
                     )
                 })?;
                 let _ = tokio::fs::remove_file(&validator_path).await;
-                return Ok(DownloadOutcome {
+                let outcome = DownloadOutcome {
                     bytes: total,
                     resumed_from: resumed_from.unwrap_or(0),
                     attempts,
-                });
+                };
+                // Every writer thread was joined before its attempt returned, so this is the
+                // last reference; the fallback only guards that invariant.
+                let sink = match Arc::try_unwrap(sink) {
+                    Ok(sink) => sink.into_inner().unwrap_or_else(|p| p.into_inner()),
+                    Err(_) => {
+                        return Err(ConnectorError::new(
+                            ErrorKind::Server,
+                            format!("{what}: a writer outlived its download"),
+                        ));
+                    }
+                };
+                return Ok((outcome, sink));
             }
             Err(error) => {
                 // The first attempt decides what counts as "resumed from an earlier run".
@@ -449,9 +511,103 @@ pub async fn download_resumable(
     }
 }
 
-/// One GET; appends to `part` when resuming. Returns the complete size.
+fn lock_sink<S>(sink: &Mutex<S>) -> std::sync::MutexGuard<'_, S> {
+    // Poisoned only if a sink panicked mid-update; the download then fails on its own, and the
+    // sink's state is restarted before any further use.
+    sink.lock().unwrap_or_else(|p| p.into_inner())
+}
+
+/// Restarts `sink` and feeds it the first `bytes` of `file` (the part kept from an earlier
+/// attempt). Blocking.
+fn feed_prefix<S: DownloadSink>(
+    file: &mut std::fs::File,
+    bytes: u64,
+    sink: &Mutex<S>,
+) -> std::io::Result<()> {
+    use std::io::{Read, Seek};
+    let mut sink = lock_sink(sink);
+    sink.restart();
+    if bytes == 0 {
+        return Ok(());
+    }
+    file.seek(std::io::SeekFrom::Start(0))?;
+    let mut buffer = vec![0u8; WRITE_BUFFER];
+    let mut left = bytes;
+    while left > 0 {
+        let want = usize::try_from(left.min(buffer.len() as u64)).unwrap_or(buffer.len());
+        let n = file.read(&mut buffer[..want])?;
+        if n == 0 {
+            return Err(std::io::Error::new(
+                std::io::ErrorKind::UnexpectedEof,
+                "the partial file is shorter than recorded",
+            ));
+        }
+        sink.update(&buffer[..n]);
+        left -= n as u64;
+    }
+    file.seek(std::io::SeekFrom::End(0))?;
+    Ok(())
+}
+
+/// The writer thread of one attempt: feeds the kept prefix to the sink, then appends every chunk
+/// to `file` through a large buffer and feeds it to the sink, asking a helper thread to start
+/// write-back every [`WRITE_BACK_EVERY`] bytes. Returns when the channel closes (download done
+/// or abandoned), with everything written (not yet fsynced).
+fn write_chunks<S: DownloadSink>(
+    mut file: std::fs::File,
+    prefix: u64,
+    sink: Arc<Mutex<S>>,
+    mut batches: tokio::sync::mpsc::Receiver<Vec<bytes::Bytes>>,
+) -> std::io::Result<()> {
+    use std::io::Write;
+    feed_prefix(&mut file, prefix, &sink)?;
+    // Write-back runs on its own thread so that the writer never waits for the disk; signals
+    // coalesce (a full channel means a sync is already due).
+    let (wake, woken) = std::sync::mpsc::sync_channel::<()>(1);
+    let syncer = match file.try_clone() {
+        Ok(handle) => Some(std::thread::spawn(move || {
+            while woken.recv().is_ok() {
+                // Best effort: the final fsync after the download is the one that counts.
+                let _ = handle.sync_data();
+            }
+        })),
+        Err(_) => None,
+    };
+    let mut out = std::io::BufWriter::with_capacity(WRITE_BUFFER, file);
+    let mut since_write_back = 0u64;
+    let mut result = Ok(());
+    'batches: while let Some(batch) = batches.blocking_recv() {
+        let mut sink = lock_sink(&sink);
+        for chunk in batch {
+            if let Err(e) = out.write_all(&chunk) {
+                result = Err(e);
+                break 'batches;
+            }
+            sink.update(&chunk);
+            since_write_back += chunk.len() as u64;
+        }
+        drop(sink);
+        if since_write_back >= WRITE_BACK_EVERY {
+            since_write_back = 0;
+            if let Err(e) = out.flush() {
+                result = Err(e);
+                break;
+            }
+            let _ = wake.try_send(());
+        }
+    }
+    let flushed = out.flush();
+    drop(wake);
+    if let Some(syncer) = syncer {
+        let _ = syncer.join();
+    }
+    result.and(flushed)
+}
+
+/// One GET; appends to `part` when resuming. Returns the complete size. The writer thread is
+/// always joined before this returns.
 #[allow(clippy::too_many_arguments)]
-async fn download_attempt(
+async fn download_attempt<S: DownloadSink>(
     http: &HttpClient,
     url: &str,
     headers: &[(String, String)],
@@ -460,6 +616,7 @@ async fn download_attempt(
     resume_at: Option<(u64, String)>,
     progress: &(dyn Fn(u64, Option<u64>) + Send + Sync),
     what: &str,
+    sink: &Arc<Mutex<S>>,
 ) -> Result<u64> {
     let mut request = http.client.get(url);
     for (name, value) in headers {
@@ -475,7 +632,7 @@ async fn download_attempt(
         .await
         .map_err(|e| classify_transport(what, &e))?;
     let status = response.status();
-    let (mut file, mut written, total) = match status {
+    let (file, mut written, total) = match status {
         StatusCode::PARTIAL_CONTENT => {
             let (offset, _) = resume_at.clone().unwrap_or((0, String::new()));
             let range = response
@@ -485,7 +642,9 @@ async fn download_attempt(
                 .and_then(parse_content_range);
             match range {
                 Some((start, total)) if start == offset => {
+                    // Read access too: the kept bytes are fed to the sink first.
                     let file = tokio::fs::OpenOptions::new()
+                        .read(true)
                         .append(true)
                         .open(part)
                         .await
@@ -534,7 +693,22 @@ async fn download_attempt(
                 .and_then(|v| v.trim().parse::<u64>().ok());
             let have = resume_at.map(|(n, _)| n).unwrap_or(0);
             if total == Some(have) {
-                return Ok(have);
+                // Every byte is already here: the sink sees them from disk.
+                let owned = part.to_path_buf();
+                let sink = sink.clone();
+                let fed = tokio::task::spawn_blocking(move || {
+                    let mut file = std::fs::File::open(&owned)?;
+                    feed_prefix(&mut file, have, &sink)
+                })
+                .await;
+                return match fed {
+                    Ok(Ok(())) => Ok(have),
+                    Ok(Err(e)) => Err(ConnectorError::io("download: reading the kept bytes", &e)),
+                    Err(e) => Err(ConnectorError::new(
+                        ErrorKind::Server,
+                        format!("{what}: the reader thread failed: {e}"),
+                    )),
+                };
             }
             let _ = tokio::fs::remove_file(part).await;
             let _ = tokio::fs::remove_file(validator_path).await;
@@ -545,18 +719,57 @@ async fn download_attempt(
         }
         _ => return Err(error_from_response(what, response).await),
     };
+    let file = file.into_std().await;
+    let (batches, received) = tokio::sync::mpsc::channel::<Vec<bytes::Bytes>>(BATCHES_IN_FLIGHT);
+    let writer = {
+        let sink = sink.clone();
+        let prefix = written;
+        tokio::task::spawn_blocking(move || write_chunks(file, prefix, sink, received))
+    };
     let mut stream = response.bytes_stream();
-    while let Some(chunk) = stream.next().await {
-        let chunk = chunk.map_err(|e| classify_transport(what, &e))?;
-        file.write_all(&chunk)
-            .await
-            .map_err(|e| ConnectorError::io("download: writing", &e))?;
-        written += chunk.len() as u64;
-        progress(written, total);
+    let mut received_error = None;
+    let mut batch = Vec::new();
+    let mut batch_bytes = 0usize;
+    loop {
+        let next = stream.next().await;
+        let done = match next {
+            Some(Ok(chunk)) => {
+                batch_bytes += chunk.len();
+                written += chunk.len() as u64;
+                batch.push(chunk);
+                progress(written, total);
+                false
+            }
+            Some(Err(e)) => {
+                received_error = Some(classify_transport(what, &e));
+                true
+            }
+            None => true,
+        };
+        // What arrived before a failure is kept too: a resume continues after it.
+        if (done || batch_bytes >= HANDOFF_BYTES) && !batch.is_empty() {
+            batch_bytes = 0;
+            if batches.send(std::mem::take(&mut batch)).await.is_err() {
+                // The writer stopped early: its own error says why.
+                break;
+            }
+        }
+        if done {
+            break;
+        }
     }
-    file.flush()
-        .await
-        .map_err(|e| ConnectorError::io("download: writing", &e))?;
+    drop(batches);
+    let wrote = match writer.await {
+        Ok(result) => result.map_err(|e| ConnectorError::io("download: writing", &e)),
+        Err(e) => Err(ConnectorError::new(
+            ErrorKind::Server,
+            format!("{what}: the writer thread failed: {e}"),
+        )),
+    };
+    wrote?;
+    if let Some(error) = received_error {
+        return Err(error);
+    }
     if let Some(total) = total
         && written != total
     {

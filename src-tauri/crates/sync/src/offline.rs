@@ -12,7 +12,7 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
 
 use framenote_cache::{MediaState, WantedMedia};
-use framenote_connectors::http::{HttpClient, HttpConfig, download_resumable};
+use framenote_connectors::http::{DownloadSink, HttpClient, HttpConfig, download_resumable_into};
 use framenote_connectors::{Connector, MediaSource};
 use framenote_core::AccountId;
 use futures::StreamExt;
@@ -216,10 +216,12 @@ impl SyncEngine {
                         self.cache.media_progress(account, &version.id, partial_len(&dest).await).await?;
                         return Err(SyncError::Cancelled);
                     }
-                    result = download_resumable(http, &url, &headers, &dest, &progress) => result,
+                    result = download_resumable_into(
+                        http, &url, &headers, &dest, &progress, Sha256Sink::default(),
+                    ) => result,
                 };
-                let outcome = match result {
-                    Ok(outcome) => outcome,
+                let (outcome, hashed) = match result {
+                    Ok(done) => done,
                     Err(e) => {
                         let keep = e.kind.is_transient();
                         let error = self.classify(account, connector.platform(), e);
@@ -236,7 +238,8 @@ impl SyncEngine {
                         return Err(error);
                     }
                 };
-                let (size, checksum) = hash_file(&dest).await?;
+                // Hashed while it was written: the file is not read again.
+                let (size, checksum) = hashed.finish();
                 if let Some(expected) = expected
                     && expected != size
                 {
@@ -311,19 +314,16 @@ async fn hash_file(path: &Path) -> Result<(u64, String)> {
     let work = tokio::task::spawn_blocking(move || -> std::io::Result<(u64, String)> {
         use std::io::Read;
         let mut file = std::fs::File::open(&owned)?;
-        let mut hasher = sha2::Sha256::new();
+        let mut sink = Sha256Sink::default();
         let mut buffer = vec![0u8; 4 << 20];
-        let mut total = 0u64;
         loop {
             let n = file.read(&mut buffer)?;
             if n == 0 {
                 break;
             }
-            hasher.update(&buffer[..n]);
-            total += n as u64;
+            sink.update(&buffer[..n]);
         }
-        let digest = hasher.finalize();
-        Ok((total, digest.iter().map(|b| format!("{b:02x}")).collect()))
+        Ok(sink.finish())
     });
     match work.await {
         Ok(result) => result.map_err(|e| SyncError::io(format!("reading {}", path.display()), e)),
@@ -331,6 +331,34 @@ async fn hash_file(path: &Path) -> Result<(u64, String)> {
             format!("hashing {}", path.display()),
             std::io::Error::other(e.to_string()),
         )),
+    }
+}
+
+/// Size and SHA-256 of a download, computed as its bytes are written.
+#[derive(Default)]
+struct Sha256Sink {
+    hasher: sha2::Sha256,
+    bytes: u64,
+}
+
+impl DownloadSink for Sha256Sink {
+    fn restart(&mut self) {
+        *self = Self::default();
+    }
+    fn update(&mut self, bytes: &[u8]) {
+        self.hasher.update(bytes);
+        self.bytes += bytes.len() as u64;
+    }
+}
+
+impl Sha256Sink {
+    /// Size and SHA-256 (hex).
+    fn finish(self) -> (u64, String) {
+        let digest = self.hasher.finalize();
+        (
+            self.bytes,
+            digest.iter().map(|b| format!("{b:02x}")).collect(),
+        )
     }
 }
 
