@@ -69,6 +69,11 @@ impl Cache {
             // batched into few transactions, so the extra fsync per commit costs little.
             .synchronous(SqliteSynchronous::Full)
             .foreign_keys(true)
+            // A sync of tens of thousands of assets and notes touches more pages than SQLite's
+            // default 2 MiB cache holds; re-reading them from the OS costs more than the memory.
+            .pragma("cache_size", "-32768")
+            // The staging tables of batched writes (`temp.incoming_notes`) stay in memory.
+            .pragma("temp_store", "MEMORY")
             // The app and the CLI may open the same file at once; wait instead of failing.
             .busy_timeout(Duration::from_secs(10));
         Self::connect(options, path.display().to_string()).await

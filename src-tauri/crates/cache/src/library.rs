@@ -423,13 +423,14 @@ impl Cache {
 
         if !asset_rows.is_empty() {
             sqlx::query(
-                "INSERT INTO assets (account_id, remote_id, parent_id, name, status, updated_at, \
+                "WITH rows(v) AS MATERIALIZED (SELECT value FROM json_each(?2)) \
+                 INSERT INTO assets (account_id, remote_id, parent_id, name, status, updated_at, \
                      offline_allowed, offline_reason, fingerprint) \
-                 SELECT ?1, j.value ->> '$.id', j.value ->> '$.parent', j.value ->> '$.name', \
-                     j.value ->> '$.status', j.value ->> '$.updated_at', \
-                     j.value ->> '$.offline_allowed', j.value ->> '$.offline_reason', \
-                     j.value ->> '$.fingerprint' \
-                 FROM json_each(?2) AS j WHERE true \
+                 SELECT ?1, v ->> '$.id', v ->> '$.parent', v ->> '$.name', \
+                     v ->> '$.status', v ->> '$.updated_at', \
+                     v ->> '$.offline_allowed', v ->> '$.offline_reason', \
+                     v ->> '$.fingerprint' \
+                 FROM rows WHERE true \
                  ON CONFLICT (account_id, remote_id) DO UPDATE SET parent_id = excluded.parent_id, \
                      name = excluded.name, status = excluded.status, \
                      updated_at = excluded.updated_at, offline_allowed = excluded.offline_allowed, \
@@ -456,16 +457,17 @@ impl Cache {
             .execute(&mut *tx)
             .await?;
             sqlx::query(
-                "INSERT INTO versions (account_id, remote_id, asset_id, number, label, fps_num, \
+                "WITH rows(v) AS MATERIALIZED (SELECT value FROM json_each(?2)) \
+                 INSERT INTO versions (account_id, remote_id, asset_id, number, label, fps_num, \
                      fps_den, tc_frames, tc_num, tc_den, tc_drop, first_frame, frame_count, width, \
                      height, bytes) \
-                 SELECT ?1, j.value ->> '$.id', j.value ->> '$.asset', j.value ->> '$.number', \
-                     j.value ->> '$.label', j.value ->> '$.fps_num', j.value ->> '$.fps_den', \
-                     j.value ->> '$.tc_frames', j.value ->> '$.tc_num', j.value ->> '$.tc_den', \
-                     j.value ->> '$.tc_drop', j.value ->> '$.first_frame', \
-                     j.value ->> '$.frame_count', j.value ->> '$.width', j.value ->> '$.height', \
-                     j.value ->> '$.bytes' \
-                 FROM json_each(?2) AS j WHERE true \
+                 SELECT ?1, v ->> '$.id', v ->> '$.asset', v ->> '$.number', \
+                     v ->> '$.label', v ->> '$.fps_num', v ->> '$.fps_den', \
+                     v ->> '$.tc_frames', v ->> '$.tc_num', v ->> '$.tc_den', \
+                     v ->> '$.tc_drop', v ->> '$.first_frame', \
+                     v ->> '$.frame_count', v ->> '$.width', v ->> '$.height', \
+                     v ->> '$.bytes' \
+                 FROM rows WHERE true \
                  ON CONFLICT (account_id, remote_id) DO UPDATE SET asset_id = excluded.asset_id, \
                      number = excluded.number, label = excluded.label, fps_num = excluded.fps_num, \
                      fps_den = excluded.fps_den, tc_frames = excluded.tc_frames, \

@@ -457,14 +457,15 @@ impl Cache {
             .execute(&mut *tx)
             .await?;
         sqlx::query(
-            "INSERT OR REPLACE INTO temp.incoming_notes (remote_id, new_id, version, parent, author, \
+            "WITH rows(v) AS MATERIALIZED (SELECT value FROM json_each(?1)) \
+             INSERT OR REPLACE INTO temp.incoming_notes (remote_id, new_id, version, parent, author, \
                  created_at, text, frame_start, frame_end, status, drawing, client_id, fingerprint) \
-             SELECT j.value ->> '$.remote_id', j.value ->> '$.new_id', j.value ->> '$.version', \
-                 j.value ->> '$.parent', j.value ->> '$.author', j.value ->> '$.created_at', \
-                 j.value ->> '$.text', j.value ->> '$.frame_start', j.value ->> '$.frame_end', \
-                 j.value ->> '$.status', j.value ->> '$.drawing', j.value ->> '$.client_id', \
-                 j.value ->> '$.fingerprint' \
-             FROM json_each(?1) AS j",
+             SELECT v ->> '$.remote_id', v ->> '$.new_id', v ->> '$.version', \
+                 v ->> '$.parent', v ->> '$.author', v ->> '$.created_at', \
+                 v ->> '$.text', v ->> '$.frame_start', v ->> '$.frame_end', \
+                 v ->> '$.status', v ->> '$.drawing', v ->> '$.client_id', \
+                 v ->> '$.fingerprint' \
+             FROM rows",
         )
         .bind(&rows)
         .execute(&mut *tx)
@@ -580,10 +581,11 @@ impl Cache {
             .execute(&mut *tx)
             .await?;
             sqlx::query(
-                "INSERT INTO frame_drawings (account_id, version_id, frame_start, frame_end, drawing) \
-                 SELECT ?1, j.value ->> '$.version', j.value ->> '$.start', j.value ->> '$.end', \
-                     j.value ->> '$.drawing' \
-                 FROM json_each(?2) AS j WHERE j.value ->> '$.drawing' IS NOT NULL",
+                "WITH rows(v) AS MATERIALIZED (SELECT value FROM json_each(?2)) \
+                 INSERT INTO frame_drawings (account_id, version_id, frame_start, frame_end, drawing) \
+                 SELECT ?1, v ->> '$.version', v ->> '$.start', v ->> '$.end', \
+                     v ->> '$.drawing' \
+                 FROM rows WHERE v ->> '$.drawing' IS NOT NULL",
             )
             .bind(&account.0)
             .bind(&rows)
