@@ -19,7 +19,7 @@ pub mod annotations;
 pub mod events;
 pub mod mapping;
 
-use std::collections::HashMap;
+use std::collections::{HashMap, HashSet};
 use std::sync::Mutex;
 
 use async_trait::async_trait;
@@ -39,8 +39,8 @@ use crate::kitsu::mapping::{
     ZTaskStatus,
 };
 use crate::{
-    Connector, ConnectorError, Credentials, ErrorKind, FrameDrawing, MediaSource, NewNote,
-    RemoteNote, Result, Session, Subscription, UploadRequest,
+    AssetListing, Connector, ConnectorError, Credentials, ErrorKind, FrameDrawing, MediaSource,
+    NewNote, RemoteNote, Result, Session, Subscription, UploadRequest,
 };
 
 /// Where a Kitsu is.
@@ -84,7 +84,48 @@ struct Cache {
     projects: HashMap<String, ZProject>,
     statuses: Vec<ZTaskStatus>,
     names: HashMap<String, String>,
+    /// Whether the signed-in user has Kitsu's `client` role (from the sign-in answer, or asked
+    /// once of `/auth/authenticated` for a session restored from the keyring).
+    is_client: Option<bool>,
+    /// Previews of tasks as the latest asset listing read them, for the notes of the same pull
+    /// (see [`KitsuConnector::listed_previews`]).
+    listed_previews: HashMap<String, (std::time::Instant, Vec<ZPreview>)>,
 }
+
+/// How long a listing's previews serve the notes of its pull.
+const LISTED_PREVIEWS_FRESH: std::time::Duration = std::time::Duration::from_secs(300);
+
+/// A row of `GET /data/preview-files` (Zou's generic list, every column): the preview, and the
+/// column Zou's per-task route filters on for clients.
+#[derive(serde::Deserialize)]
+struct ZListedPreview {
+    #[serde(flatten)]
+    preview: ZPreview,
+    #[serde(default)]
+    validation_status: Option<String>,
+}
+
+/// A page of `GET /data/preview-files?page=N` (Zou's pagination envelope).
+#[derive(serde::Deserialize)]
+struct ZPreviewPage {
+    #[serde(default)]
+    data: Vec<ZListedPreview>,
+    #[serde(default)]
+    nb_pages: u64,
+}
+
+/// From this many tasks on, a node's previews are read with one project-wide call
+/// (`/data/preview-files?project_id=`) instead of one call per task: Zou answers each call in
+/// ~12 ms, and a supervisor's lists hold thousands of tasks.
+const BULK_PREVIEWS_FROM: usize = 24;
+/// The server's clock at an answer, when it said (HTTP `Date`).
+type ServerTime = Option<chrono::DateTime<chrono::Utc>>;
+/// How far before the server's time of a listing the next incremental listing starts: covers
+/// Zou's whole-second stamps, a change stamped before the answer but committed after it, and a
+/// slow answer.
+const CURSOR_MARGIN: chrono::TimeDelta = chrono::TimeDelta::seconds(120);
+/// Rows per page when scanning preview files newest-updated first for an incremental listing.
+const CHANGED_PREVIEWS_PAGE: u64 = 200;
 
 /// A Kitsu server.
 pub struct KitsuConnector {
@@ -101,6 +142,14 @@ fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
     // A poisoned lock only means another thread panicked mid-update of plain data; the data
     // (tokens, caches) is still usable.
     m.lock().unwrap_or_else(|p| p.into_inner())
+}
+
+/// Whether a Zou person (`user` of the sign-in or `/auth/authenticated` answer) has the
+/// `client` role.
+fn role_is_client(user: Option<&Value>) -> bool {
+    user.and_then(|u| u.get("role"))
+        .and_then(Value::as_str)
+        .is_some_and(|role| role == "client")
 }
 
 /// Zou answers a malformed or wrongly signed JWT with 422 instead of 401.
@@ -196,6 +245,23 @@ impl KitsuConnector {
 
     async fn get<T: DeserializeOwned>(&self, path: &str) -> Result<T> {
         self.call(Method::GET, path, None, Retry::Idempotent).await
+    }
+
+    /// A GET, with the server's clock at the answer (its `Date` header), when it sent one.
+    async fn get_dated<T: DeserializeOwned>(
+        &self,
+        path: &str,
+    ) -> Result<(T, Option<chrono::DateTime<chrono::Utc>>)> {
+        let response = self
+            .send(Method::GET, path, None, Retry::Idempotent)
+            .await?;
+        let date = response
+            .headers()
+            .get(reqwest::header::DATE)
+            .and_then(|v| v.to_str().ok())
+            .and_then(|v| chrono::DateTime::parse_from_rfc2822(v).ok())
+            .map(|d| d.with_timezone(&chrono::Utc));
+        Ok((crate::http::decode_json(response).await?, date))
     }
 
     /// Refreshes unless another task already did since `stale` was refused.
@@ -298,12 +364,13 @@ impl KitsuConnector {
         Some(name)
     }
 
-    /// Every task of a project the user may see, with the display fields filled in.
-    async fn project_tasks(&self, project: &str) -> Result<Vec<ZTask>> {
+    /// Every task of a project the user may see, with the display fields filled in, and the
+    /// server's time of the task list.
+    async fn project_tasks(&self, project: &str) -> Result<(Vec<ZTask>, ServerTime)> {
         let paths = ["tasks", "shots", "assets", "sequences"]
             .map(|what| format!("/data/projects/{project}/{what}"));
-        let (tasks, shots, assets, sequences, types) = futures::try_join!(
-            self.get::<Vec<ZTask>>(&paths[0]),
+        let ((tasks, date), shots, assets, sequences, types) = futures::try_join!(
+            self.get_dated::<Vec<ZTask>>(&paths[0]),
             self.get::<Vec<Value>>(&paths[1]),
             self.get::<Vec<Value>>(&paths[2]),
             self.get::<Vec<Value>>(&paths[3]),
@@ -312,11 +379,12 @@ impl KitsuConnector {
         let mut tasks = tasks;
         let entities: Vec<Value> = shots.into_iter().chain(assets).collect();
         mapping::enrich_tasks(&mut tasks, &entities, &sequences, &types);
-        Ok(tasks)
+        Ok((tasks, date))
     }
 
-    /// The tasks of a node: a project (to check and to do), or one of its folders.
-    async fn tasks_of(&self, node: &str) -> Result<Vec<ZTask>> {
+    /// The tasks of a node: a project (to check and to do), or one of its folders; with the
+    /// server's time of the (earliest) task list.
+    async fn tasks_of(&self, node: &str) -> Result<(Vec<ZTask>, ServerTime)> {
         if let Some(project) = node.strip_prefix(ALL_PREFIX) {
             return self.project_tasks(project).await;
         }
@@ -329,19 +397,181 @@ impl KitsuConnector {
             (node, &["/data/user/tasks-to-check", "/data/user/tasks"])
         };
         let mut tasks: Vec<ZTask> = Vec::new();
-        for list in lists {
-            let found: Vec<ZTask> = self.get(list).await?;
+        let mut seen = HashSet::new();
+        let mut earliest: ServerTime = None;
+        for (i, list) in lists.iter().enumerate() {
+            let (found, date): (Vec<ZTask>, _) = self.get_dated(list).await?;
+            // Without a date on any one list, the listing has no server time.
+            earliest = match (i, earliest, date) {
+                (0, _, date) => date,
+                (_, Some(a), Some(b)) => Some(a.min(b)),
+                _ => None,
+            };
             for task in found {
-                if task.project_id == project && !tasks.iter().any(|t| t.id == task.id) {
+                if task.project_id == project && seen.insert(task.id.clone()) {
                     tasks.push(task);
                 }
             }
         }
-        Ok(tasks)
+        Ok((tasks, earliest))
     }
 
     async fn previews_of(&self, task_id: &str) -> Result<Vec<ZPreview>> {
         self.get(&format!("/data/tasks/{task_id}/previews")).await
+    }
+
+    /// Whether the signed-in user is a Kitsu client (who must not see rejected previews).
+    async fn is_client(&self) -> Result<bool> {
+        if let Some(known) = lock(&self.cache).is_client {
+            return Ok(known);
+        }
+        let answer: Value = self.get("/auth/authenticated").await?;
+        let client = role_is_client(answer.get("user"));
+        lock(&self.cache).is_client = Some(client);
+        Ok(client)
+    }
+
+    /// Previews of `tasks` by task id (every task present, maybe with none). Many tasks of one
+    /// project are read with one project-wide call, a few with one call each; Zou's per-task
+    /// route hides rejected previews from clients, so the project-wide rows are filtered alike.
+    async fn previews_of_tasks(&self, tasks: &[ZTask]) -> Result<HashMap<String, Vec<ZPreview>>> {
+        let mut by_task: HashMap<String, Vec<ZPreview>> =
+            tasks.iter().map(|t| (t.id.clone(), Vec::new())).collect();
+        let mut per_project: HashMap<&str, usize> = HashMap::new();
+        for task in tasks {
+            *per_project.entry(task.project_id.as_str()).or_default() += 1;
+        }
+        let bulk: HashSet<&str> = per_project
+            .into_iter()
+            .filter(|(_, n)| *n >= BULK_PREVIEWS_FROM)
+            .map(|(project, _)| project)
+            .collect();
+        if !bulk.is_empty() {
+            let client = self.is_client().await?;
+            for project in &bulk {
+                let rows: Vec<ZListedPreview> = self
+                    .get(&format!("/data/preview-files?project_id={project}"))
+                    .await?;
+                for row in rows {
+                    if client && row.validation_status.as_deref() == Some("rejected") {
+                        continue;
+                    }
+                    if let Some(list) = row
+                        .preview
+                        .task_id
+                        .as_ref()
+                        .and_then(|task| by_task.get_mut(task))
+                    {
+                        list.push(row.preview);
+                    }
+                }
+            }
+        }
+        // One previews call per remaining task, a few at a time.
+        let single_ids: Vec<String> = tasks
+            .iter()
+            .filter(|t| !bulk.contains(t.project_id.as_str()))
+            .map(|t| t.id.clone())
+            .collect();
+        let single: Vec<Result<(String, Vec<ZPreview>)>> = futures::stream::iter(single_ids)
+            .map(|task| async move {
+                let previews = self.previews_of(&task).await?;
+                Ok((task, previews))
+            })
+            .buffered(6)
+            .collect()
+            .await;
+        for entry in single {
+            let (task, previews) = entry?;
+            by_task.insert(task, previews);
+        }
+        Ok(by_task)
+    }
+
+    /// Ids of the tasks of `project` with a preview file updated at or after `since`: Zou's
+    /// paginated preview-file list is ordered newest-updated first, so the scan stops at the
+    /// first older row (usually on the first page).
+    async fn tasks_with_previews_since(
+        &self,
+        project: &str,
+        since: &str,
+    ) -> Result<HashSet<String>> {
+        let mut touched = HashSet::new();
+        let mut page = 1u64;
+        loop {
+            let answer: ZPreviewPage = self
+                .get(&format!(
+                    "/data/preview-files?project_id={project}&page={page}&limit={CHANGED_PREVIEWS_PAGE}"
+                ))
+                .await?;
+            let mut older_seen = false;
+            for row in &answer.data {
+                let recent = row
+                    .preview
+                    .updated_at
+                    .as_deref()
+                    .is_none_or(|t| crate::timestamp_at_or_after(t, since));
+                if !recent {
+                    older_seen = true;
+                    break;
+                }
+                if let Some(task) = &row.preview.task_id {
+                    touched.insert(task.clone());
+                }
+            }
+            if older_seen || answer.data.is_empty() || page >= answer.nb_pages {
+                return Ok(touched);
+            }
+            page += 1;
+        }
+    }
+
+    /// The assets of `tasks` listed under `node`.
+    async fn assets_of(&self, node: &RemoteId, tasks: Vec<ZTask>) -> Result<Vec<Asset>> {
+        let statuses = self.statuses().await.unwrap_or_default();
+        let mut previews = self.previews_of_tasks(&tasks).await?;
+        let mut assets = Vec::with_capacity(tasks.len());
+        let mut listed = Vec::with_capacity(tasks.len());
+        for task in tasks {
+            let project = self.project(&task.project_id).await?;
+            let status = task
+                .task_status_id
+                .as_deref()
+                .and_then(|id| statuses.iter().find(|s| s.id == id))
+                .map(|s| s.short_name.clone());
+            let task_previews = previews.remove(&task.id).unwrap_or_default();
+            assets.push(mapping::task_asset(
+                &task,
+                node,
+                project.as_ref(),
+                &task_previews,
+                status,
+            ));
+            listed.push((task.id, task_previews));
+        }
+        let now = std::time::Instant::now();
+        let mut cache = lock(&self.cache);
+        cache
+            .listed_previews
+            .retain(|_, (at, _)| now.duration_since(*at) < LISTED_PREVIEWS_FRESH);
+        for (task, previews) in listed {
+            cache.listed_previews.insert(task, (now, previews));
+        }
+        Ok(assets)
+    }
+
+    /// The previews of `task` as this pull's asset listing read them, taken (used once), when
+    /// that listing is recent: every preview change after it (a new revision, a drawing) moves
+    /// the preview's `updated_at` past the next listing's start, so the next pull lists the task
+    /// and reads its notes again. Writes through this connector drop the entry at once.
+    fn listed_previews(&self, task: &str) -> Option<Vec<ZPreview>> {
+        let (at, previews) = lock(&self.cache).listed_previews.remove(task)?;
+        (at.elapsed() < LISTED_PREVIEWS_FRESH).then_some(previews)
+    }
+
+    /// Forgets what a listing read about `task` (this connector is about to change it).
+    fn forget_listed(&self, task: &str) {
+        lock(&self.cache).listed_previews.remove(task);
     }
 
     async fn task_comments(&self, task_id: &str) -> Result<Vec<ZComment>> {
@@ -409,13 +639,25 @@ impl KitsuConnector {
         None
     }
 
+    /// The notes on `version` and the drawing entries of its preview. With `from_listing`, the
+    /// task's previews come from this pull's asset listing when it read them (one call instead
+    /// of two).
     async fn notes_of(
         &self,
         version: &Version,
+        from_listing: bool,
     ) -> Result<(Vec<RemoteNote>, Vec<annotations::Entry>)> {
         let task_id = version.asset.as_str();
         let comments = self.task_comments(task_id).await?;
-        let mut previews = self.previews_of(task_id).await?;
+        let listed = if from_listing {
+            self.listed_previews(task_id)
+        } else {
+            None
+        };
+        let mut previews = match listed {
+            Some(previews) => previews,
+            None => self.previews_of(task_id).await?,
+        };
         previews.sort_by_key(|p| p.revision.unwrap_or(0));
         let versions: Vec<(String, Option<String>)> = previews
             .iter()
@@ -470,6 +712,7 @@ impl KitsuConnector {
         drawing: &Drawing,
         note: &str,
     ) -> Result<()> {
+        self.forget_listed(version.asset.as_str());
         let preview = self.preview(version.id.as_str()).await?;
         let entries = preview
             .annotations
@@ -579,6 +822,7 @@ impl Connector for KitsuConnector {
             )
         })?;
         let user_obj = answer.get("user");
+        lock(&self.cache).is_client = Some(role_is_client(user_obj));
         let name = user_obj
             .and_then(|u| u.get("full_name"))
             .and_then(Value::as_str)
@@ -608,6 +852,8 @@ impl Connector for KitsuConnector {
     }
 
     fn set_session(&self, session: Session) {
+        // Possibly another user: their role is asked again when needed.
+        lock(&self.cache).is_client = None;
         *lock(&self.session) = Some(session);
     }
 
@@ -643,36 +889,65 @@ impl Connector for KitsuConnector {
     }
 
     async fn list_assets(&self, node: &RemoteId) -> Result<Vec<Asset>> {
-        let tasks = self.tasks_of(node.as_str()).await?;
-        let statuses = self.statuses().await.unwrap_or_default();
-        // One previews call per task, a few at a time: a supervisor's "to check" list can hold
-        // hundreds of tasks, and Zou answers each in ~12 ms.
-        let with_previews: Vec<Result<(ZTask, Vec<ZPreview>)>> = futures::stream::iter(tasks)
-            .map(|task| async move {
-                let previews = self.previews_of(&task.id).await?;
-                Ok((task, previews))
-            })
-            .buffered(6)
-            .collect()
-            .await;
-        let mut assets = Vec::with_capacity(with_previews.len());
-        for entry in with_previews {
-            let (task, previews) = entry?;
-            let project = self.project(&task.project_id).await?;
-            let status = task
-                .task_status_id
-                .as_deref()
-                .and_then(|id| statuses.iter().find(|s| s.id == id))
-                .map(|s| s.short_name.clone());
-            assets.push(mapping::task_asset(
-                &task,
-                node,
-                project.as_ref(),
-                &previews,
-                status,
-            ));
+        Ok(self.list_assets_changes(node, None).await?.assets)
+    }
+
+    async fn list_assets_since(&self, node: &RemoteId, since: &str) -> Result<Vec<Asset>> {
+        Ok(self.list_assets_changes(node, Some(since)).await?.assets)
+    }
+
+    /// The next listing starts a margin before the server's time of this one's task list (Zou
+    /// stamps in whole seconds, and a change stamped just before that answer may commit after
+    /// it): tasks that last changed days ago are then not listed again because they share the
+    /// newest stamp.
+    ///
+    /// Incrementally, only tasks that changed are given their previews: a task changed when its
+    /// own `updated_at` or `last_comment_date` did (a comment, a status), or when one of its
+    /// preview files did (a new revision, processing finished, a drawing made in Kitsu), which
+    /// one paged, newest-first preview-file listing per project tells.
+    async fn list_assets_changes(
+        &self,
+        node: &RemoteId,
+        since: Option<&str>,
+    ) -> Result<AssetListing> {
+        let (tasks, listed_at) = self.tasks_of(node.as_str()).await?;
+        let next_since = listed_at.map(|t| (t - CURSOR_MARGIN).to_rfc3339());
+        let Some(since) = since else {
+            return Ok(AssetListing {
+                assets: self.assets_of(node, tasks).await?,
+                next_since,
+            });
+        };
+        let projects: HashSet<&str> = tasks.iter().map(|t| t.project_id.as_str()).collect();
+        let mut touched = HashSet::new();
+        for project in projects {
+            touched.extend(self.tasks_with_previews_since(project, since).await?);
         }
-        Ok(assets)
+        let at_or_after = |stamp: &Option<String>| {
+            stamp
+                .as_deref()
+                .is_some_and(|t| crate::timestamp_at_or_after(t, since))
+        };
+        let changed: Vec<ZTask> = tasks
+            .into_iter()
+            .filter(|task| {
+                touched.contains(&task.id)
+                    || at_or_after(&task.updated_at)
+                    || at_or_after(&task.last_comment_date)
+                    || (task.updated_at.is_none() && task.last_comment_date.is_none())
+            })
+            .collect();
+        let assets = self.assets_of(node, changed).await?;
+        Ok(AssetListing {
+            assets: assets
+                .into_iter()
+                .filter(|asset| match &asset.updated_at {
+                    Some(updated) => crate::timestamp_at_or_after(updated, since),
+                    None => true,
+                })
+                .collect(),
+            next_since,
+        })
     }
 
     async fn media_source(&self, version: &Version) -> Result<MediaSource> {
@@ -688,12 +963,33 @@ impl Connector for KitsuConnector {
     }
 
     async fn list_notes(&self, version: &Version) -> Result<Vec<RemoteNote>> {
-        Ok(self.notes_of(version).await?.0)
+        Ok(self.notes_of(version, false).await?.0)
+    }
+
+    /// The drawings come from the same preview list the notes were matched against (Zou's
+    /// previews carry their annotations), and that list from this pull's asset listing when it
+    /// is there: one call (the comments) instead of three.
+    async fn list_notes_and_drawings(
+        &self,
+        version: &Version,
+    ) -> Result<(Vec<RemoteNote>, Option<Vec<FrameDrawing>>)> {
+        let (notes, entries) = self.notes_of(version, true).await?;
+        let (fps, canvas) = Self::grid(version);
+        let drawings = annotations::drawings_by_owner(&entries, fps, canvas)
+            .into_iter()
+            .map(|(frame, owner, drawing)| FrameDrawing {
+                frames: FrameSpan::frame(frame),
+                drawing,
+                note_client_id: owner,
+            })
+            .collect();
+        Ok((notes, Some(drawings)))
     }
 
     async fn create_note(&self, note: &NewNote) -> Result<RemoteNote> {
         let version = &note.version;
         let task_id = version.asset.as_str();
+        self.forget_listed(task_id);
         let comments = self.task_comments(task_id).await?;
         let marker = Marker {
             id: note.client_id.clone(),
@@ -737,7 +1033,7 @@ impl Connector for KitsuConnector {
             self.put_drawing(version, frames.start, drawing, &note.client_id)
                 .await?;
         }
-        let (notes, _) = self.notes_of(version).await?;
+        let (notes, _) = self.notes_of(version, false).await?;
         notes
             .into_iter()
             .find(|n| n.id.as_str() == id)
@@ -1033,6 +1329,7 @@ impl KitsuCheckpoint {
 impl KitsuConnector {
     /// The version an uploaded preview became, as browsing lists it.
     async fn uploaded_version(&self, task_id: &str, uploaded: ZPreview) -> Result<Version> {
+        self.forget_listed(task_id);
         // List it the way browsing does, so that its media facts (entity fps, frame_in) are the
         // same as the next listing's; fall back to the project's rate if the task is not in
         // the user's lists (an artist uploading to a task assigned to someone else).

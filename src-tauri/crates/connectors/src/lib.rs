@@ -173,6 +173,16 @@ pub struct NewNote {
     pub status: Option<String>,
 }
 
+/// One asset listing of a node (see [`Connector::list_assets_changes`]).
+#[derive(Debug, Clone, PartialEq)]
+pub struct AssetListing {
+    /// The assets listed.
+    pub assets: Vec<Asset>,
+    /// Where the next incremental listing of the node may start (RFC 3339, the platform's
+    /// clock): `None` to start from the newest `updated_at` among `assets`.
+    pub next_since: Option<String>,
+}
+
 /// A drawing as it sits on a version, whoever made it (a note's drawing, or one drawn in the
 /// platform's own web player with no note).
 #[derive(Debug, Clone, PartialEq)]
@@ -354,6 +364,26 @@ pub trait Connector: Send + Sync {
             })
             .collect())
     }
+    /// A node's assets — all of them when `since` is `None`, else those changed at or after
+    /// `since` — with where the next incremental listing of this node may start. The default
+    /// calls [`Connector::list_assets`] or [`Connector::list_assets_since`] and leaves the next
+    /// start to the caller (the newest `updated_at` seen); a platform that can tell the
+    /// server's own time overrides it, so that assets that have not changed for a while are not
+    /// listed again just because they share the newest time stamp.
+    async fn list_assets_changes(
+        &self,
+        node: &RemoteId,
+        since: Option<&str>,
+    ) -> Result<AssetListing> {
+        let assets = match since {
+            Some(since) => self.list_assets_since(node, since).await?,
+            None => self.list_assets(node).await?,
+        };
+        Ok(AssetListing {
+            assets,
+            next_since: None,
+        })
+    }
     /// Where to read a version's proxy from, right now (signed URLs are re-requested each time).
     async fn media_source(&self, version: &Version) -> Result<MediaSource>;
 
@@ -388,6 +418,25 @@ pub trait Connector: Send + Sync {
         note: &RemoteId,
         status: NoteStatus,
     ) -> Result<()>;
+
+    /// A version's notes and every drawing on it, as a pull needs them; drawings are `None`
+    /// when the platform has none or cannot list them. The default asks
+    /// [`Connector::list_notes`], then [`Connector::list_drawings`]; a platform that reads both
+    /// from the same answers overrides it to save calls.
+    async fn list_notes_and_drawings(
+        &self,
+        version: &Version,
+    ) -> Result<(Vec<RemoteNote>, Option<Vec<FrameDrawing>>)> {
+        let notes = self.list_notes(version).await?;
+        if !self.capabilities().drawings {
+            return Ok((notes, None));
+        }
+        match self.list_drawings(version).await {
+            Ok(drawings) => Ok((notes, Some(drawings))),
+            Err(e) if e.kind == ErrorKind::Unsupported => Ok((notes, None)),
+            Err(e) => Err(e),
+        }
+    }
 
     /// Every drawing on a version, including ones made outside Framenote. The default reads
     /// them from the notes.

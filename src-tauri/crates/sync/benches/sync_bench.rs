@@ -3,7 +3,8 @@
 //! download reference.
 //!
 //! The server speaks the part of Zou's REST API the Kitsu connector uses (login, open projects,
-//! task statuses, the "to check" / "to do" task lists, previews, comments, preview files, movies
+//! task statuses, the "to check" / "to do" task lists, previews per task and the generic
+//! preview-file list with its pagination, comments, preview files, movies
 //! with HTTP Range) from data generated in memory: it is a load generator, not a model of Zou —
 //! the connector's behaviour against the real Zou is what the system tests check.
 //!
@@ -30,7 +31,44 @@ const WFA: &str = "00000000-0000-4000-8000-0000000000aa";
 /// The generated platform: JSON bodies prepared once, served many times.
 struct Generated {
     routes: HashMap<String, Arc<Vec<u8>>>,
+    /// Every preview file of the project as Zou's generic list returns them (all columns),
+    /// newest-updated first: `GET /data/preview-files?project_id=` and its pages.
+    preview_rows: Vec<Value>,
     movie: Arc<Vec<u8>>,
+}
+
+impl Generated {
+    /// `GET /data/preview-files?…` like Zou's generic list (`zou/app/blueprints/crud/base.py`):
+    /// without `page` a plain array, with `page` the pagination envelope ordered
+    /// `updated_at desc, created_at desc, id` (default limit 100).
+    fn preview_files(&self, query: &str) -> Vec<u8> {
+        let param = |name: &str| {
+            query
+                .split('&')
+                .filter_map(|kv| kv.split_once('='))
+                .find(|(k, _)| *k == name)
+                .map(|(_, v)| v.to_owned())
+        };
+        let rows: Vec<&Value> = match param("project_id") {
+            Some(p) if p != PROJECT => Vec::new(),
+            _ => self.preview_rows.iter().collect(),
+        };
+        let page: i64 = param("page").and_then(|v| v.parse().ok()).unwrap_or(-1);
+        if page < 1 {
+            return serde_json::to_vec(&rows).unwrap_or_default();
+        }
+        let limit: usize = param("limit")
+            .and_then(|v| v.parse().ok())
+            .filter(|l| *l > 0)
+            .unwrap_or(100);
+        let offset = (page as usize - 1) * limit;
+        let data: Vec<&Value> = rows.iter().skip(offset).take(limit).copied().collect();
+        serde_json::to_vec(&json!({
+            "data": data, "total": rows.len(), "nb_pages": rows.len().div_ceil(limit),
+            "limit": limit, "offset": offset, "page": page,
+        }))
+        .unwrap_or_default()
+    }
 }
 
 fn task_id(i: usize) -> String {
@@ -53,6 +91,13 @@ fn generate(assets: usize, notes_per_asset: usize, movie_bytes: usize) -> Genera
         }),
     );
     put(
+        "/api/auth/authenticated".into(),
+        json!({
+            "authenticated": true,
+            "user": {"id": "30000000-0000-4000-8000-000000000001", "full_name": "Bench Reviewer", "role": "supervisor"}
+        }),
+    );
+    put(
         "/api/data/user/projects/open".into(),
         json!([{"id": PROJECT, "name": "Bench", "fps": "24", "resolution": "1920x1080"}]),
     );
@@ -62,6 +107,7 @@ fn generate(assets: usize, notes_per_asset: usize, movie_bytes: usize) -> Genera
     );
     let mut to_check = Vec::new();
     let mut to_do = Vec::new();
+    let mut preview_rows = Vec::new();
     for i in 0..assets {
         let task = json!({
             "id": task_id(i), "project_id": PROJECT, "entity_id": format!("40000000-0000-4000-8000-{i:012}"),
@@ -75,11 +121,19 @@ fn generate(assets: usize, notes_per_asset: usize, movie_bytes: usize) -> Genera
         } else {
             to_do.push(task)
         }
+        // Every column Zou serialises for a preview file (the per-task route and the generic
+        // list return the same rows).
         let preview = json!({
             "id": preview_id(i), "task_id": task_id(i), "revision": 1, "extension": "mp4", "status": "ready",
-            "width": 1920, "height": 1080, "duration": 4.0, "file_size": movie_bytes,
-            "annotations": [], "created_at": "2026-10-01T09:00:00", "updated_at": "2026-10-01T09:00:00"
+            "name": format!("SH{i:05}_animation_v001"), "original_name": "movie.mp4", "position": 1,
+            "source": "webgui", "is_movie": true, "url": null, "description": null, "data": null,
+            "person_id": "30000000-0000-4000-8000-000000000002", "source_file_id": null,
+            "validation_status": "neutral", "uploaded_movie_url": null, "uploaded_movie_name": null,
+            "shotgun_id": null, "file_size": movie_bytes, "width": 1920, "height": 1080, "duration": 4.0,
+            "annotations": [], "created_at": "2026-10-01T09:00:00", "updated_at": "2026-10-01T09:00:00",
+            "type": "PreviewFile"
         });
+        preview_rows.push(preview.clone());
         put(
             format!("/api/data/tasks/{}/previews", task_id(i)),
             json!([preview.clone()]),
@@ -113,10 +167,20 @@ fn generate(assets: usize, notes_per_asset: usize, movie_bytes: usize) -> Genera
     let movie: Vec<u8> = (0..movie_bytes)
         .map(|i| (i.wrapping_mul(2_654_435_761) >> 13) as u8)
         .collect();
+    // All rows share `updated_at`: Zou's tie-breakers are `created_at desc`, then `id`.
+    preview_rows.reverse();
     Generated {
         routes,
+        preview_rows,
         movie: Arc::new(movie),
     }
+}
+
+/// Now as an HTTP `Date` header (every real server, Zou's included, sends one).
+fn http_date() -> String {
+    chrono::Utc::now()
+        .format("%a, %d %b %Y %H:%M:%S GMT")
+        .to_string()
 }
 
 /// A minimal HTTP/1.1 keep-alive server for the generated platform. Returns the port.
@@ -170,8 +234,21 @@ async fn serve(platform: Arc<Generated>) -> std::io::Result<u16> {
                     if reader.read_exact(&mut body).await.is_err() {
                         return;
                     }
-                    let path = path.split('?').next().unwrap_or("").to_owned();
-                    let ok = if path.starts_with("/api/movies/originals/preview-files/")
+                    let (path, query) = match path.split_once('?') {
+                        Some((path, query)) => (path.to_owned(), query.to_owned()),
+                        None => (path, String::new()),
+                    };
+                    let generic_list = (path == "/api/data/preview-files" && method == "GET")
+                        .then(|| platform.preview_files(&query));
+                    let ok = if let Some(json) = generic_list {
+                        let head = format!(
+                            "HTTP/1.1 200 OK\r\nDate: {}\r\nContent-Type: application/json\r\nContent-Length: {}\r\n\r\n",
+                            http_date(),
+                            json.len()
+                        );
+                        write.write_all(head.as_bytes()).await.is_ok()
+                            && write.write_all(&json).await.is_ok()
+                    } else if path.starts_with("/api/movies/originals/preview-files/")
                         && method == "GET"
                     {
                         let total = platform.movie.len() as u64;
@@ -194,7 +271,8 @@ async fn serve(platform: Arc<Generated>) -> std::io::Result<u16> {
                         match platform.routes.get(&path) {
                             Some(json) => {
                                 let head = format!(
-                                    "HTTP/1.1 200 OK\r\nContent-Type: application/json\r\nContent-Length: {}\r\n\r\n",
+                                    "HTTP/1.1 200 OK\r\nDate: {}\r\nContent-Type: application/json\r\nContent-Length: {}\r\n\r\n",
+                                    http_date(),
                                     json.len()
                                 );
                                 write.write_all(head.as_bytes()).await.is_ok()

@@ -1,8 +1,9 @@
 //! Pulling metadata: the browse tree, assets with versions, and notes, into the cache.
 //!
 //! The walk is breadth-first with a bounded number of connector calls in flight. Assets are listed
-//! incrementally (`list_assets_since` with a per-node cursor taken from the platform's own
-//! `updated_at` values, so client clock skew does not matter) except on the first pull and every
+//! incrementally (`list_assets_changes` with a per-node cursor on the platform's own clock, so
+//! client clock skew does not matter: the server's time of the listing when the connector can
+//! tell it, else the newest `updated_at` seen) except on the first pull and every
 //! [`SyncConfig::full_listing_every`](crate::SyncConfig), when full listings also detect deletions.
 //! Notes are fetched only for assets whose fingerprint changed since their notes were last fetched,
 //! and written in batches of many versions per transaction. A no-change re-sync therefore costs
@@ -11,7 +12,7 @@
 use std::sync::Arc;
 
 use framenote_cache::{FrameDrawingRecord, RemoteNoteData, VersionNotes};
-use framenote_connectors::{Connector, ConnectorError, ErrorKind, RemoteNote};
+use framenote_connectors::{AssetListing, Connector, ConnectorError, ErrorKind, RemoteNote};
 use framenote_core::{AccountId, NodeKind, RemoteId, Version};
 use futures::StreamExt;
 use serde::Serialize;
@@ -158,19 +159,16 @@ impl SyncEngine {
             .map(|(node, since)| {
                 let connector = connector.clone();
                 async move {
-                    let assets = match &since {
-                        Some(since) => connector.list_assets_since(&node, since).await,
-                        None => connector.list_assets(&node).await,
-                    };
-                    (node, since.is_some(), assets)
+                    let listing = connector.list_assets_changes(&node, since.as_deref()).await;
+                    (node, since.is_some(), listing)
                 }
             })
             .buffer_unordered(concurrency);
-        while let Some((node, incremental, assets)) = listings.next().await {
+        while let Some((node, incremental, listing)) = listings.next().await {
             check_cancel(cancel)?;
             report.requests += 1;
-            let assets = match assets {
-                Ok(assets) => assets,
+            let AssetListing { assets, next_since } = match listing {
+                Ok(listing) => listing,
                 // A node that holds no assets on this platform.
                 Err(e) if e.kind == ErrorKind::Unsupported => continue,
                 Err(e) => return Err(self.classify(account, platform, e)),
@@ -186,13 +184,19 @@ impl SyncEngine {
             };
             report.assets += assets.len() as u64;
             report.assets_changed += changes.changed.len() as u64;
-            if let Some(newest) = assets
-                .iter()
-                .filter_map(|a| a.updated_at.as_deref())
-                .filter_map(|t| framenote_connectors::parse_timestamp(t).map(|p| (p, t)))
-                .max_by_key(|(parsed, _)| *parsed)
-                .map(|(_, text)| text.to_string())
-            {
+            // The platform's own next start when it gave one, else the newest stamp seen.
+            let next = next_since.or_else(|| {
+                assets
+                    .iter()
+                    .filter_map(|a| a.updated_at.as_deref())
+                    .filter_map(|t| framenote_connectors::parse_timestamp(t).map(|p| (p, t)))
+                    .max_by_key(|(parsed, _)| *parsed)
+                    .map(|(_, text)| text.to_string())
+            });
+            // An incremental listing that found nothing leaves the cursor where it is: still
+            // correct (nothing changed since), and a no-change pull then writes nothing.
+            let found_nothing = incremental && assets.is_empty();
+            if let Some(newest) = next.filter(|_| !found_nothing) {
                 let key = format!("{ASSETS_CURSOR}{}", node.0);
                 let older = match self.cache.cursor(account, &key).await? {
                     Some(old) => framenote_connectors::timestamp_at_or_after(&newest, &old),
@@ -219,6 +223,9 @@ impl SyncEngine {
         if connector.capabilities().notes {
             let stale = self.cache.assets_needing_notes(account).await?;
             let grouped = self.cache.versions_of_assets(account, &stale).await?;
+            // One batch is written while the next one is fetched: the cache's writer and the
+            // network then work at the same time.
+            let mut unwritten: Option<(Vec<VersionNotes>, Vec<RemoteId>)> = None;
             for chunk in chunk_by_versions(grouped, NOTES_BATCH) {
                 check_cancel(cancel)?;
                 let work: Vec<(RemoteId, Version)> = chunk
@@ -227,19 +234,30 @@ impl SyncEngine {
                         versions.iter().map(move |v| (asset.clone(), v.clone()))
                     })
                     .collect();
-                let fetched: Vec<(RemoteId, Version, NotesAndDrawings)> =
-                    futures::stream::iter(work)
-                        .map(|(asset, version)| {
-                            let connector = connector.clone();
-                            async move {
-                                let fetched =
-                                    notes_and_drawings(connector.as_ref(), &version).await;
-                                (asset, version, fetched)
-                            }
-                        })
-                        .buffer_unordered(concurrency)
-                        .collect()
-                        .await;
+                let fetch = futures::stream::iter(work)
+                    .map(|(asset, version)| {
+                        let connector = connector.clone();
+                        async move {
+                            let fetched = notes_and_drawings(connector.as_ref(), &version).await;
+                            (asset, version, fetched)
+                        }
+                    })
+                    .buffer_unordered(concurrency)
+                    .collect::<Vec<(RemoteId, Version, NotesAndDrawings)>>();
+                let write = async {
+                    match unwritten.take() {
+                        Some((batch, synced)) => {
+                            self.cache
+                                .apply_remote_notes(account, &batch, &synced)
+                                .await?;
+                            self.emit(progress(&report, PullPhase::Notes));
+                            Ok::<(), SyncError>(())
+                        }
+                        None => Ok(()),
+                    }
+                };
+                let (fetched, written) = futures::join!(fetch, write);
+                written?;
                 let mut batch = Vec::new();
                 let mut failed_assets = std::collections::HashSet::new();
                 for (asset, version, notes) in fetched {
@@ -266,6 +284,9 @@ impl SyncEngine {
                     .map(|(asset, _)| asset.clone())
                     .filter(|asset| !failed_assets.contains(asset))
                     .collect();
+                unwritten = Some((batch, synced));
+            }
+            if let Some((batch, synced)) = unwritten.take() {
                 self.cache
                     .apply_remote_notes(account, &batch, &synced)
                     .await?;
@@ -296,25 +317,18 @@ type NotesAndDrawings =
     std::result::Result<(Vec<RemoteNote>, Option<Vec<FrameDrawingRecord>>), ConnectorError>;
 
 async fn notes_and_drawings(connector: &dyn Connector, version: &Version) -> NotesAndDrawings {
-    let notes = connector.list_notes(version).await?;
-    if !connector.capabilities().drawings {
-        return Ok((notes, None));
-    }
-    let free = match connector.list_drawings(version).await {
-        Ok(drawings) => Some(
-            drawings
-                .into_iter()
-                .filter(|d| d.note_client_id.is_none())
-                .filter(|d| !notes.iter().any(|n| n.drawing.as_ref() == Some(&d.drawing)))
-                .map(|d| FrameDrawingRecord {
-                    frames: d.frames,
-                    drawing: d.drawing,
-                })
-                .collect(),
-        ),
-        Err(e) if e.kind == ErrorKind::Unsupported => None,
-        Err(e) => return Err(e),
-    };
+    let (notes, drawings) = connector.list_notes_and_drawings(version).await?;
+    let free = drawings.map(|drawings| {
+        drawings
+            .into_iter()
+            .filter(|d| d.note_client_id.is_none())
+            .filter(|d| !notes.iter().any(|n| n.drawing.as_ref() == Some(&d.drawing)))
+            .map(|d| FrameDrawingRecord {
+                frames: d.frames,
+                drawing: d.drawing,
+            })
+            .collect()
+    });
     Ok((notes, free))
 }
 
