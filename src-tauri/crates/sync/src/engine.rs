@@ -297,6 +297,49 @@ impl SyncEngine {
         }
     }
 
+    /// Signs out of an account for good: its session leaves the secret store, and its row, cached
+    /// library and offline copies leave this machine. Refused, with nothing removed, while work
+    /// written here still waits for the platform (unsent notes, note changes in the outbox,
+    /// unfinished uploads): [`SyncEngine::remove_account`] would drop outbox operations of notes
+    /// that are already sent (a status change, an edit) and leave uploads without an account.
+    pub async fn sign_out(&self, account: &AccountId) -> Result<()> {
+        let notes = self.cache.unsent_notes(account).await?.len() as u64;
+        let changes = self.cache.outbox_summary(Some(account)).await?.open();
+        let uploads = self
+            .cache
+            .list_transfers()
+            .await?
+            .iter()
+            .filter(|t| {
+                &t.account == account
+                    && !matches!(
+                        t.state,
+                        framenote_cache::TransferState::Done
+                            | framenote_cache::TransferState::Cancelled
+                    )
+            })
+            .count() as u64;
+        if notes > 0 || changes > 0 || uploads > 0 {
+            let mut waiting = Vec::new();
+            if notes > 0 {
+                waiting.push(plural(notes, "note"));
+            }
+            // A new note has one operation of its own; count only the changes beyond those.
+            if changes > notes {
+                waiting.push(plural(changes - notes, "note change"));
+            }
+            if uploads > 0 {
+                waiting.push(plural(uploads, "upload"));
+            }
+            return Err(SyncError::Invalid(format!(
+                "{} still waiting to be sent from this account; signing out would lose them. \
+                 Sync (or discard them) first, then sign out.",
+                waiting.join(", ")
+            )));
+        }
+        self.remove_account(account, false).await
+    }
+
     /// The connector of an account, with its stored session installed.
     pub async fn connector(&self, account: &AccountId) -> Result<Arc<dyn Connector>> {
         if let Some(connector) = self.lock_connectors().get(account) {
@@ -438,6 +481,15 @@ fn unsaved_account(id: &AccountId, platform: Platform, base_url: &str) -> Accoun
     }
 }
 
+/// "1 note", "3 notes".
+fn plural(count: u64, what: &str) -> String {
+    if count == 1 {
+        format!("1 {what}")
+    } else {
+        format!("{count} {what}s")
+    }
+}
+
 /// A fresh account id: the platform's key and a random suffix.
 fn new_account_id(platform: Platform) -> AccountId {
     AccountId(format!(
@@ -473,7 +525,122 @@ pub fn safe_file_name(id: &str) -> String {
 
 #[cfg(test)]
 mod tests {
-    use super::safe_file_name;
+    use super::*;
+
+    /// An engine over `dir` whose local library sees every file as a 24 fps clip of 48 frames.
+    async fn engine(dir: &Path) -> SyncEngine {
+        let probe: Probe = Arc::new(|_: &Path| {
+            Ok(framenote_core::MediaInfo {
+                frame_rate: framenote_core::FrameRate { num: 24, den: 1 },
+                start_timecode: None,
+                first_frame: 0,
+                frame_count: Some(48),
+                width: Some(64),
+                height: Some(36),
+                bytes: Some(1),
+            })
+        });
+        let config = SyncConfig {
+            secrets: crate::SecretPreference::File,
+            ..SyncConfig::default()
+        };
+        SyncEngine::open(&dir.join("data"), standard_factory(probe), config)
+            .await
+            .expect("engine")
+    }
+
+    #[tokio::test]
+    async fn signing_out_removes_the_account_but_never_while_its_notes_wait() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let engine = engine(dir.path()).await;
+        let folder = dir.path().join("library");
+        std::fs::create_dir_all(&folder).expect("library folder");
+        std::fs::write(folder.join("sh010_v001.mov"), b"x").expect("clip");
+        let url = folder.display().to_string();
+        let busy = engine
+            .login(
+                Platform::Local,
+                &url,
+                &Credentials::None,
+                Some("Busy"),
+                None,
+            )
+            .await
+            .expect("login");
+        let idle = engine
+            .login(
+                Platform::Local,
+                &url,
+                &Credentials::None,
+                Some("Idle"),
+                None,
+            )
+            .await
+            .expect("login");
+        let cancel = crate::cancellation();
+        engine
+            .sync_account(&busy.id, crate::PullOptions { full: true }, &cancel)
+            .await
+            .expect("sync");
+        let version = engine
+            .cache
+            .all_versions(&busy.id)
+            .await
+            .expect("versions")
+            .pop()
+            .expect("the clip is listed");
+        engine
+            .cache
+            .create_local_note(&framenote_cache::NewLocalNote {
+                account: busy.id.clone(),
+                version: version.id.clone(),
+                parent: None,
+                author: "me".into(),
+                text: "the arm pops".into(),
+                frames: None,
+                drawing: None,
+                platform_status: None,
+            })
+            .await
+            .expect("note");
+
+        let refused = engine.sign_out(&busy.id).await;
+        match refused {
+            Err(SyncError::Invalid(message)) => {
+                assert!(message.contains("1 note"), "{message}");
+                assert!(message.contains("would lose them"), "{message}");
+            }
+            other => panic!("sign-out with a note waiting must be refused, got {other:?}"),
+        }
+        assert_eq!(
+            engine
+                .cache
+                .unsent_notes(&busy.id)
+                .await
+                .expect("notes")
+                .len(),
+            1,
+            "the note is kept"
+        );
+        assert!(
+            engine.cache.account(&busy.id).await.is_ok(),
+            "the account is kept"
+        );
+
+        engine.sign_out(&idle.id).await.expect("sign-out");
+        assert!(
+            engine.cache.account(&idle.id).await.is_err(),
+            "the account is gone"
+        );
+        assert_eq!(
+            engine
+                .secrets
+                .load_session(&idle.id)
+                .await
+                .expect("secrets"),
+            None
+        );
+    }
 
     #[test]
     fn file_names_are_safe_and_distinct() {
