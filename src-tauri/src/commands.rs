@@ -1,6 +1,7 @@
 //! The IPC commands and events, one file per domain, and the tauri-specta registry that exports
 //! them to `ui/src/ipc/bindings.ts`. Commands are thin: parse, call a library crate, map the error.
 
+pub mod accounts;
 pub mod app;
 pub mod library;
 pub mod notes;
@@ -16,6 +17,11 @@ pub fn specta_builder() -> Builder<tauri::Wry> {
         .commands(collect_commands![
             app::app_info,
             library::list_accounts,
+            accounts::sign_in,
+            accounts::sign_in_device,
+            accounts::cancel_sign_in,
+            accounts::sign_in_details,
+            accounts::sign_out,
             library::list_nodes,
             library::list_assets,
             notes::list_notes,
@@ -52,6 +58,7 @@ pub fn specta_builder() -> Builder<tauri::Wry> {
         ])
         .events(collect_events![
             player::PlayerNews,
+            accounts::SignInFinished,
             sync::TaskProgress,
             sync::SyncProgress,
             sync::OutboxChanged,

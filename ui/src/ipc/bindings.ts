@@ -9,6 +9,25 @@ export const commands = {
 	appInfo: () => typedError<AppInfo, IpcError>(__TAURI_INVOKE("app_info")),
 	/**  Every account, the local demo library first. */
 	listAccounts: () => typedError<AccountView_Serialize[], IpcError>(__TAURI_INVOKE("list_accounts")),
+	/**
+	 *  Signs in with a password or a key, adds the account (or renews the session of
+	 *  `request.account_id`) and starts its first sync.
+	 */
+	signIn: (request: SignInRequest_Deserialize) => typedError<SignedIn_Serialize, IpcError>(__TAURI_INVOKE("sign_in", { request })),
+	/**
+	 *  Starts a device-code sign-in (Flow Capture): returns the code and the page at once, then waits
+	 *  for the approval in the background and announces the end with [`SignInFinished`].
+	 */
+	signInDevice: (platform: Platform, baseUrl: string, label: string | null, accountId: string | null) => typedError<DeviceSignIn, IpcError>(__TAURI_INVOKE("sign_in_device", { platform, baseUrl, label, accountId })),
+	/**  Stops waiting for a device-code approval (unknown ids are ignored: it already ended). */
+	cancelSignIn: (flowId: string) => typedError<null, IpcError>(__TAURI_INVOKE("cancel_sign_in", { flowId })),
+	/**  What to prefill the sign-in form with to sign in again to `account_id`. */
+	signInDetails: (accountId: string) => typedError<SignInDetails_Serialize, IpcError>(__TAURI_INVOKE("sign_in_details", { accountId })),
+	/**
+	 *  Signs out of an account: its session leaves the secret store and the account leaves this
+	 *  machine. Refused while notes, note changes or uploads of the account still wait to be sent.
+	 */
+	signOut: (accountId: string) => typedError<null, IpcError>(__TAURI_INVOKE("sign_out", { accountId })),
 	/**  Children of a node (roots when `parent_id` is null), from the cache. */
 	listNodes: (accountId: string, parentId: string | null) => typedError<LibraryNode_Serialize[], IpcError>(__TAURI_INVOKE("list_nodes", { accountId, parentId })),
 	/**  Assets of a node, from the cache, with offline state and note counts. */
@@ -97,6 +116,7 @@ export const events = {
 	offlineChanged: makeEvent<OfflineChanged_Serialize, OfflineChanged_Deserialize>("offline-changed"),
 	outboxChanged: makeEvent<OutboxChanged_Serialize, OutboxChanged_Deserialize>("outbox-changed"),
 	playerNews: makeEvent<PlayerNews, PlayerNews>("player-news"),
+	signInFinished: makeEvent<SignInFinished_Serialize, SignInFinished_Deserialize>("sign-in-finished"),
 	syncProgress: makeEvent<SyncProgress, SyncProgress>("sync-progress"),
 	taskProgress: makeEvent<TaskProgress_Serialize, TaskProgress_Deserialize>("task-progress"),
 	transfer: makeEvent<Transfer_Serialize, Transfer_Deserialize>("transfer"),
@@ -218,6 +238,18 @@ export type ConnectionChanged_Serialize = {
 	accountId: string,
 	connection: Connection,
 	message: string | null,
+};
+
+/**  A device-code sign-in waiting for the person to approve it in a browser. */
+export type DeviceSignIn = {
+	/**  Names this sign-in in [`SignInFinished`] and `cancel_sign_in`. */
+	flowId: string,
+	/**  The code to type on the page. */
+	userCode: string,
+	/**  The page. */
+	verificationUri: string,
+	/**  How long the code stays valid. */
+	expiresInSeconds: number,
 };
 
 /**  Files dragged over the window from the OS; positions in CSS pixels. */
@@ -750,6 +782,190 @@ at: Point;
 text: string; 
 /**  Font size as a fraction of picture height. */
 size: number | null };
+
+/**  What the person typed to prove who they are. Never logged (no `Debug`), never stored. */
+export type SignInCredentials = SignInCredentials_Serialize | SignInCredentials_Deserialize;
+
+/**  What the person typed to prove who they are. Never logged (no `Debug`), never stored. */
+export type SignInCredentials_Deserialize = 
+/**  E-mail (or user name) and password: Kitsu, iconik, Sony Ci, Dalet Flex. */
+{ kind: "password"; 
+/**  E-mail or user name. */
+user: string; 
+/**  The password. */
+password: string } | 
+/**
+ *  A key issued by the platform: iconik's App-ID and auth token, Flow Capture's API ID and
+ *  API key.
+ */
+{ kind: "apiKey"; 
+/**  The key's id (iconik App-ID, Flow Capture API ID). */
+keyId?: string | null; 
+/**  The token or key itself. */
+secret: string };
+
+/**  What the person typed to prove who they are. Never logged (no `Debug`), never stored. */
+export type SignInCredentials_Serialize = 
+/**  E-mail (or user name) and password: Kitsu, iconik, Sony Ci, Dalet Flex. */
+{ kind: "password"; 
+/**  E-mail or user name. */
+user: string; 
+/**  The password. */
+password: string } | 
+/**
+ *  A key issued by the platform: iconik's App-ID and auth token, Flow Capture's API ID and
+ *  API key.
+ */
+{ kind: "apiKey"; 
+/**  The key's id (iconik App-ID, Flow Capture API ID). */
+keyId: string | null; 
+/**  The token or key itself. */
+secret: string };
+
+/**  What the sign-in form is prefilled with to sign in again to an account. */
+export type SignInDetails = SignInDetails_Serialize | SignInDetails_Deserialize;
+
+/**  What the sign-in form is prefilled with to sign in again to an account. */
+export type SignInDetails_Deserialize = {
+	/**  The account. */
+	accountId: string,
+	/**  Its platform. */
+	platform: Platform,
+	/**  The server it signed in to. */
+	baseUrl: string,
+	/**  Who signed in last (the login name where the platform gave it). */
+	userName?: string | null,
+	/**  Its name in the account list. */
+	label: string,
+	/**  Kitsu's events URL, when one was given. */
+	eventsUrl?: string | null,
+};
+
+/**  What the sign-in form is prefilled with to sign in again to an account. */
+export type SignInDetails_Serialize = {
+	/**  The account. */
+	accountId: string,
+	/**  Its platform. */
+	platform: Platform,
+	/**  The server it signed in to. */
+	baseUrl: string,
+	/**  Who signed in last (the login name where the platform gave it). */
+	userName: string | null,
+	/**  Its name in the account list. */
+	label: string,
+	/**  Kitsu's events URL, when one was given. */
+	eventsUrl: string | null,
+};
+
+/**  A device-code sign-in ended. */
+export type SignInFinished = SignInFinished_Serialize | SignInFinished_Deserialize;
+
+/**  A device-code sign-in ended. */
+export type SignInFinished_Deserialize = {
+	/**  The sign-in, as `sign_in_device` named it. */
+	flowId: string,
+	/**  How it ended. */
+	outcome: SignInOutcome_Deserialize,
+};
+
+/**  A device-code sign-in ended. */
+export type SignInFinished_Serialize = {
+	/**  The sign-in, as `sign_in_device` named it. */
+	flowId: string,
+	/**  How it ended. */
+	outcome: SignInOutcome_Serialize,
+};
+
+/**  How a device-code sign-in ended. */
+export type SignInOutcome = SignInOutcome_Serialize | SignInOutcome_Deserialize;
+
+/**  How a device-code sign-in ended. */
+export type SignInOutcome_Deserialize = 
+/**  Approved: the account is added and its first sync started. */
+{ state: "done"; 
+/**  The account. */
+account: SignedIn_Deserialize } | 
+/**  Refused, expired, or the platform failed. */
+{ state: "failed"; 
+/**  Why. */
+error: IpcError } | 
+/**  The person cancelled it. */
+{ state: "cancelled" };
+
+/**  How a device-code sign-in ended. */
+export type SignInOutcome_Serialize = 
+/**  Approved: the account is added and its first sync started. */
+{ state: "done"; 
+/**  The account. */
+account: SignedIn_Serialize } | 
+/**  Refused, expired, or the platform failed. */
+{ state: "failed"; 
+/**  Why. */
+error: IpcError } | 
+/**  The person cancelled it. */
+{ state: "cancelled" };
+
+/**  A sign-in with a password or a key. */
+export type SignInRequest = SignInRequest_Serialize | SignInRequest_Deserialize;
+
+/**  A sign-in with a password or a key. */
+export type SignInRequest_Deserialize = {
+	/**  Which platform. */
+	platform: Platform,
+	/**  The server's address (Kitsu: its API address, usually ending in `/api`). */
+	baseUrl: string,
+	/**  What the person typed. */
+	credentials: SignInCredentials_Deserialize,
+	/**  A name for the account list; the platform and the user's name when empty. */
+	label?: string | null,
+	/**  Signs in again to this existing account instead of adding one. */
+	accountId?: string | null,
+	/**  Kitsu only: where its live events (socket.io) are served, when not beside the API. */
+	eventsUrl?: string | null,
+};
+
+/**  A sign-in with a password or a key. */
+export type SignInRequest_Serialize = {
+	/**  Which platform. */
+	platform: Platform,
+	/**  The server's address (Kitsu: its API address, usually ending in `/api`). */
+	baseUrl: string,
+	/**  What the person typed. */
+	credentials: SignInCredentials_Serialize,
+	/**  A name for the account list; the platform and the user's name when empty. */
+	label: string | null,
+	/**  Signs in again to this existing account instead of adding one. */
+	accountId: string | null,
+	/**  Kitsu only: where its live events (socket.io) are served, when not beside the API. */
+	eventsUrl: string | null,
+};
+
+/**  A finished sign-in. */
+export type SignedIn = SignedIn_Serialize | SignedIn_Deserialize;
+
+/**  A finished sign-in. */
+export type SignedIn_Deserialize = {
+	/**  The account (new, or the one signed in again). */
+	accountId: string,
+	/**  Its name in the account list. */
+	label: string,
+	/**  Who signed in, as the platform names them. */
+	userName?: string | null,
+	/**  The first sync, started right away (`None` if it could not start; "Sync now" can). */
+	syncTaskId?: string | null,
+};
+
+/**  A finished sign-in. */
+export type SignedIn_Serialize = {
+	/**  The account (new, or the one signed in again). */
+	accountId: string,
+	/**  Its name in the account list. */
+	label: string,
+	/**  Who signed in, as the platform names them. */
+	userName: string | null,
+	/**  The first sync, started right away (`None` if it could not start; "Sync now" can). */
+	syncTaskId: string | null,
+};
 
 /**  Where a saved frame went. */
 export type SnapshotResult = {
