@@ -44,6 +44,12 @@ import {
   type UploadPlan,
   type Viewport,
   type WatchFolder,
+  type DeviceSignIn,
+  type Platform,
+  type SignedIn,
+  type SignInDetails,
+  type SignInFinished,
+  type SignInRequest,
   PLATFORM_NAMES,
 } from './backend';
 import { baseName, extensionOf, isAbsolutePath, isTransientName, mediaKindOf, versionFromName, versionLabel } from './filenames';
@@ -489,7 +495,12 @@ export interface MockOptions {
    * registering dropped files (name and real size) in the mock's file system.
    */
   bridgeHtmlDrops?: boolean;
+  /** How long a device-code sign-in waits before the mock approves it (ms). */
+  deviceApprovalMs?: number;
 }
+
+/** The password (or key) the mock's platforms accept; anything else is refused as a wrong one. */
+export const MOCK_SIGN_IN_SECRET = 'review';
 
 // ---------------------------------------------------------------------------------------------
 // A small local file system for planning uploads
@@ -556,6 +567,10 @@ export class MockBackend implements Backend {
   readonly transferEvents = new Hub<Transfer>();
   readonly watchFolderEvents = new Hub<WatchFolder>();
   readonly dragDropEvents = new Hub<DragDropEvent>();
+  readonly signInEvents = new Hub<SignInFinished>();
+  /** Server address of each account (the mock's accounts do not carry one otherwise). */
+  private readonly serverOf = new Map<string, string>();
+  private readonly deviceFlows = new Map<string, ReturnType<typeof setTimeout>>();
   /** The local files planUpload can see: path → size (tests add their own). */
   readonly files: Map<string, number> = demoFiles();
   /** When set, the next upload to start fails part-way with this reason (a retry then resumes). */
@@ -582,6 +597,7 @@ export class MockBackend implements Backend {
       transferTickMs: options.transferTickMs ?? 250,
       uploadBytesPerSecond: options.uploadBytesPerSecond ?? 28_000_000,
       bridgeHtmlDrops: options.bridgeHtmlDrops ?? false,
+      deviceApprovalMs: options.deviceApprovalMs ?? 6000,
     };
     this.data = demoData();
     this.watchFolders = [
@@ -842,6 +858,101 @@ export class MockBackend implements Backend {
     if (!t) throw new BackendError('not_found', 'That task has already finished.');
     this.tasks.delete(taskId);
     t.cancel();
+  }
+
+  // --- accounts -------------------------------------------------------------------------------
+
+  /** The mock's servers: an address with "unreachable" in it cannot be reached; others accept MOCK_SIGN_IN_SECRET. */
+  private checkServer(baseUrl: string): string {
+    const url = baseUrl.trim().replace(/\/+$/, '');
+    if (!/^https?:\/\/[^/\s]+/.test(url)) throw new BackendError('invalid_input', 'the server address must start with https:// (or http://)');
+    if (url.includes('unreachable')) throw new BackendError('offline', `Cannot reach ${url}. Check the address and your network connection.`);
+    return url;
+  }
+
+  private addAccount(platform: Platform, url: string, label: string | null, userName: string | null, accountId: string | null): SignedIn {
+    const existing = accountId === null ? undefined : this.account(accountId);
+    if (existing) {
+      existing.account.connection = 'online';
+      if (label) existing.account.name = label;
+      this.connectionEvents.emit({ accountId: existing.account.id, connection: 'online' });
+      this.serverOf.set(existing.account.id, url);
+      return { accountId: existing.account.id, label: existing.account.name, userName: existing.account.userName, syncTaskId: null };
+    }
+    const id = this.nextId(platform);
+    const name = label ?? `${PLATFORM_NAMES[platform]} — ${userName ?? 'you'}`;
+    const root = `${id}/project`;
+    this.data.push({
+      account: { id, platform, name, userName, capabilities: { ...ALL }, connection: 'online', lastSyncAt: null },
+      nodes: [node(root, null, 'project', 'New project', true), node(`${root}/review`, root, 'task', 'Review', false, 'WFA')],
+      assets: [makeAsset(id, `${root}/review`, `${id}-a1`, clip({ name: 'sh010_review', hue: 170, frames: 96, offline: { state: 'none' } }))],
+      statuses: ['WIP', 'WFA', 'Done'],
+      people: [],
+    });
+    this.serverOf.set(id, url);
+    return { accountId: id, label: name, userName, syncTaskId: null };
+  }
+
+  async signIn(request: SignInRequest): Promise<SignedIn> {
+    const r = plain(request);
+    if (r.platform === 'local') throw new BackendError('invalid_input', 'a local library is a folder on this machine; there is no sign-in');
+    const url = this.checkServer(r.baseUrl);
+    const c = r.credentials;
+    const secret = c.kind === 'password' ? c.password : c.secret;
+    if (c.kind === 'password' && c.user.trim() === '') throw new BackendError('invalid_input', 'type the e-mail address');
+    if (secret === '') throw new BackendError('invalid_input', c.kind === 'password' ? 'type the password' : 'type the key');
+    await new Promise((res) => setTimeout(res, 300));
+    if (secret !== MOCK_SIGN_IN_SECRET) {
+      throw new BackendError('login_required', `${PLATFORM_NAMES[r.platform]} did not accept this ${c.kind === 'password' ? 'e-mail or user name and password' : 'key'}. Check and try again.`);
+    }
+    const done = this.addAccount(r.platform, url, r.label, c.kind === 'password' ? c.user.trim() : null, r.accountId);
+    return { ...done, syncTaskId: await this.syncNow(done.accountId) };
+  }
+
+  async signInDevice(platform: Platform, baseUrl: string, label: string | null, accountId: string | null): Promise<DeviceSignIn> {
+    if (platform !== 'moxion') throw new BackendError('unsupported', `${PLATFORM_NAMES[platform]} has no device-code sign-in`);
+    const url = this.checkServer(baseUrl);
+    const flowId = this.nextId('sign-in');
+    const timer = setTimeout(() => {
+      this.deviceFlows.delete(flowId);
+      const done = this.addAccount(platform, url, label, 'Ada Reviewer', accountId);
+      void this.syncNow(done.accountId).then((syncTaskId) => this.signInEvents.emit({ flowId, outcome: { state: 'done', account: { ...done, syncTaskId } } }));
+    }, this.opts.deviceApprovalMs);
+    this.deviceFlows.set(flowId, timer);
+    return { flowId, userCode: 'WDJB-MJHT', verificationUri: `${url.replace('api.', '')}/device`, expiresInSeconds: 900 };
+  }
+
+  async cancelSignIn(flowId: string): Promise<void> {
+    const timer = this.deviceFlows.get(flowId);
+    if (timer === undefined) return;
+    clearTimeout(timer);
+    this.deviceFlows.delete(flowId);
+    this.signInEvents.emit({ flowId, outcome: { state: 'cancelled' } });
+  }
+
+  async signInDetails(accountId: string): Promise<SignInDetails> {
+    const a = this.account(accountId).account;
+    const defaults: Record<Platform, string> = {
+      local: '',
+      kitsu: 'https://kitsu.studio.example/api',
+      iconik: 'https://app.iconik.io',
+      sony_ci: 'https://api.cimediacloud.com',
+      moxion: 'https://api.moxion.io',
+      flex: 'https://flex.studio.example/api',
+    };
+    return { accountId, platform: a.platform, baseUrl: this.serverOf.get(accountId) ?? defaults[a.platform], userName: a.userName, label: a.name, eventsUrl: null };
+  }
+
+  async signOut(accountId: string): Promise<void> {
+    if (accountId === DEMO_ACCOUNT_ID) throw new BackendError('invalid_input', 'the demo library is built in; there is nothing to sign out of');
+    const acc = this.account(accountId);
+    const keys = new Set(acc.assets.flatMap((a) => a.summary.versions.map((v) => v.key)));
+    const waiting = this.notes.filter((n) => keys.has(n.versionKey) && n.outbox.state !== 'sent').length;
+    if (waiting > 0) {
+      throw new BackendError('invalid_input', `${waiting} note${waiting === 1 ? '' : 's'} still waiting to be sent from this account; signing out would lose them. Sync (or discard them) first, then sign out.`);
+    }
+    this.data = this.data.filter((d) => d !== acc);
+    this.serverOf.delete(accountId);
   }
 
   // --- player ---------------------------------------------------------------------------------
@@ -1651,6 +1762,9 @@ export class MockBackend implements Backend {
   }
   onWatchFolderChanged(h: (w: WatchFolder) => void): Unsubscribe {
     return this.watchFolderEvents.on(h);
+  }
+  onSignInFinished(h: (e: SignInFinished) => void): Unsubscribe {
+    return this.signInEvents.on(h);
   }
   onDragDrop(h: (e: DragDropEvent) => void): Unsubscribe {
     if (this.opts.bridgeHtmlDrops) this.bridgeHtmlDrops();

@@ -39,6 +39,7 @@ import {
   type SnapshotResult as WireSnapshotResult,
   type SyncProgress as WireSyncProgress,
   type TaskProgress_Serialize,
+  type SignInFinished_Serialize as WireSignInFinished,
 } from '../ipc/bindings';
 import {
   BackendError,
@@ -79,6 +80,10 @@ import {
   type TransferSettings,
   type UploadPlan,
   type WatchFolder,
+  type DeviceSignIn,
+  type SignedIn,
+  type SignInDetails,
+  type SignInFinished,
 } from './backend';
 
 /** Positions are `f64` in Rust, which specta types as nullable (a NaN serialises as null). */
@@ -165,6 +170,12 @@ const mapAppInfo = (w: WireAppInfo): AppInfo => ({ name: 'Framenote', version: w
 const mapAccount = (w: AccountView_Serialize): Account => w;
 
 const mapNode = (w: LibraryNode_Serialize): LibraryNode => w;
+
+/** A failed outcome's error code from a newer shell still degrades to `internal`. */
+function mapSignInFinished(w: WireSignInFinished): SignInFinished {
+  const o = w.outcome;
+  return o.state === 'failed' ? { flowId: w.flowId, outcome: { state: 'failed', error: mapError(o.error).toPayload() } } : { flowId: w.flowId, outcome: o };
+}
 
 /** The wire may not know a download's progress yet (`null`); the UI shows that as 0. */
 function mapOffline(w: WireOfflineState): OfflineState {
@@ -453,6 +464,23 @@ export const tauriBackend: Backend = {
     await unwrap(commands.cancelTask(taskId));
   },
 
+  // Sign-in: the wire types are the UI's own shapes (checked by assignment).
+  signIn: async (request): Promise<SignedIn> => {
+    const done: SignedIn = await unwrap(commands.signIn(request));
+    if (done.syncTaskId) syncTasks.set(done.accountId, done.syncTaskId);
+    return done;
+  },
+  signInDevice: async (platform, baseUrl, label, accountId): Promise<DeviceSignIn> =>
+    await unwrap(commands.signInDevice(platform, baseUrl, label, accountId)),
+  cancelSignIn: async (flowId) => {
+    await unwrap(commands.cancelSignIn(flowId));
+  },
+  signInDetails: async (accountId): Promise<SignInDetails> => await unwrap(commands.signInDetails(accountId)),
+  signOut: async (accountId) => {
+    await unwrap(commands.signOut(accountId));
+    syncTasks.delete(accountId);
+  },
+
   openPlayer,
   playerCommand: async (playerId, command) => {
     remember(playerId, command);
@@ -484,6 +512,11 @@ export const tauriBackend: Backend = {
   onOutboxChanged: (h) => subscribe(events.outboxChanged.listen, relay(h, mapOutboxChanged)),
   onOfflineChanged: (h) => subscribe(events.offlineChanged.listen, relay(h, mapOfflineChanged)),
   onConnectionChanged: (h) => subscribe(events.connectionChanged.listen, relay(h, mapConnectionChanged)),
+  onSignInFinished: (h) =>
+    subscribe(events.signInFinished.listen, (e: WireSignInFinished) => {
+      if (e.outcome.state === 'done' && e.outcome.account.syncTaskId) syncTasks.set(e.outcome.account.accountId, e.outcome.account.syncTaskId);
+      h(mapSignInFinished(e));
+    }),
 
   // Uploads and watch folders: the wire types are the UI's own shapes (checked by assignment).
   planUpload: async (paths, destination): Promise<UploadPlan> =>

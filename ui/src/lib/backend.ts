@@ -188,6 +188,67 @@ export interface AppInfo {
 }
 
 // ---------------------------------------------------------------------------------------------
+// Accounts: sign-in and sign-out
+// ---------------------------------------------------------------------------------------------
+
+/** What a person types to prove who they are; passed through to the platform, never kept. */
+export type SignInCredentials =
+  | { kind: 'password'; user: string; password: string }
+  /** iconik: App-ID and auth token; Flow Capture: API ID and API key. */
+  | { kind: 'apiKey'; keyId: string | null; secret: string };
+
+export interface SignInRequest {
+  platform: Platform;
+  /** The server's address (Kitsu: its API address, usually ending in /api). */
+  baseUrl: string;
+  credentials: SignInCredentials;
+  /** Name in the account list; the platform and the user's name when null. */
+  label: string | null;
+  /** Signs in again to this existing account (its session expired) instead of adding one. */
+  accountId: string | null;
+  /** Kitsu only: where live events (socket.io) are served when not beside the API. */
+  eventsUrl: string | null;
+}
+
+export interface SignedIn {
+  accountId: string;
+  label: string;
+  userName: string | null;
+  /** The first sync, started right away (null if it could not start). */
+  syncTaskId: string | null;
+}
+
+/** A device-code sign-in waiting for approval in a browser (Flow Capture). */
+export interface DeviceSignIn {
+  flowId: string;
+  /** The code to type on the page. */
+  userCode: string;
+  verificationUri: string;
+  expiresInSeconds: number;
+}
+
+export type SignInOutcome =
+  | { state: 'done'; account: SignedIn }
+  | { state: 'failed'; error: BackendErrorPayload }
+  | { state: 'cancelled' };
+
+/** A device-code sign-in ended. */
+export interface SignInFinished {
+  flowId: string;
+  outcome: SignInOutcome;
+}
+
+/** What the sign-in form is prefilled with to sign in again to an account. */
+export interface SignInDetails {
+  accountId: string;
+  platform: Platform;
+  baseUrl: string;
+  userName: string | null;
+  label: string;
+  eventsUrl: string | null;
+}
+
+// ---------------------------------------------------------------------------------------------
 // Player
 // ---------------------------------------------------------------------------------------------
 
@@ -515,6 +576,16 @@ export interface Backend {
   syncNow(accountId: string): Promise<string>;
   cancelTask(taskId: string): Promise<void>;
 
+  /** Signs in with a password or a key; the account's first sync starts at once. */
+  signIn(request: SignInRequest): Promise<SignedIn>;
+  /** Starts a device-code sign-in; its end arrives as `onSignInFinished`. */
+  signInDevice(platform: Platform, baseUrl: string, label: string | null, accountId: string | null): Promise<DeviceSignIn>;
+  cancelSignIn(flowId: string): Promise<void>;
+  /** The platform, server and user of an account, to sign in to it again. */
+  signInDetails(accountId: string): Promise<SignInDetails>;
+  /** Forgets the session and removes the account; refused while its notes or uploads wait to be sent. */
+  signOut(accountId: string): Promise<void>;
+
   openPlayer(
     versionKey: string,
     viewport: Viewport,
@@ -567,4 +638,5 @@ export interface Backend {
   onOutboxChanged(handler: (e: OutboxChanged) => void): Unsubscribe;
   onOfflineChanged(handler: (e: OfflineChanged) => void): Unsubscribe;
   onConnectionChanged(handler: (e: ConnectionChanged) => void): Unsubscribe;
+  onSignInFinished(handler: (e: SignInFinished) => void): Unsubscribe;
 }

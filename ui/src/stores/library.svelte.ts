@@ -143,7 +143,12 @@ export class LibraryStore {
         this.tasks[t.taskId] = t;
         if (t.state === 'failed' && t.error) this.notify.error(t.error.message);
         if (t.state !== 'running') {
-          for (const [acc, id] of Object.entries(this.syncing)) if (id === t.taskId) delete this.syncing[acc];
+          for (const [acc, id] of Object.entries(this.syncing)) {
+            if (id !== t.taskId) continue;
+            delete this.syncing[acc];
+            // A first sync (just signed in) fills a tree that was listed empty: list it again.
+            if (t.kind === 'sync' && t.state === 'done') void this.reloadTree(acc);
+          }
           // Finished tasks leave the tray after a moment; failures stay until dismissed.
           if (t.state !== 'failed') setTimeout(() => delete this.tasks[t.taskId], 2500);
           if (t.kind === 'sync' && t.state === 'done') void this.refreshAssets();
@@ -191,6 +196,58 @@ export class LibraryStore {
         delete this.loadingTree[key];
       }
     }
+  }
+
+  /** Re-reads the account list (after a sign-in or a sign-out). */
+  async reloadAccounts(): Promise<void> {
+    try {
+      this.accounts = await this.backend.listAccounts();
+    } catch (e) {
+      this.notify.error(toBackendError(e).message);
+    }
+  }
+
+  /** An account was signed in (new, or again): list it, show it online, open it and follow its first sync. */
+  async accountSignedIn(accountId: string, syncTaskId: string | null): Promise<void> {
+    await this.reloadAccounts();
+    const a = this.account(accountId);
+    // The list still carries the failure that asked for the sign-in until the sync finishes.
+    if (a) a.connection = 'online';
+    // The first sync may already have ended (its events came before this answer).
+    if (syncTaskId && (this.tasks[syncTaskId]?.state ?? 'running') === 'running') this.syncing[accountId] = syncTaskId;
+    await this.reloadTree(accountId);
+    await this.toggle(accountId, null, true);
+  }
+
+  /** An account was signed out: its tree, selection and clips leave the window. */
+  async accountRemoved(accountId: string): Promise<void> {
+    this.forgetTree(accountId);
+    delete this.syncing[accountId];
+    if (this.selected?.accountId === accountId) {
+      this.selected = null;
+      this.assets = [];
+    }
+    await this.reloadAccounts();
+  }
+
+  private forgetTree(accountId: string): void {
+    const prefix = `${accountId}\u0000`;
+    for (const key of Object.keys(this.children)) if (key.startsWith(prefix)) delete this.children[key];
+  }
+
+  /** Lists an account's tree again, keeping what was open open. */
+  async reloadTree(accountId: string): Promise<void> {
+    const prefix = `${accountId}\u0000`;
+    const open = Object.keys(this.expanded).filter((k) => k.startsWith(prefix) && this.expanded[k]);
+    this.forgetTree(accountId);
+    for (const key of open) {
+      const parent = key.slice(prefix.length);
+      const parentId = parent === '' ? null : parent;
+      // A parent that no longer exists is simply not listed under anything.
+      if (parentId !== null && !this.node(accountId, parentId)) continue;
+      await this.toggle(accountId, parentId, true);
+    }
+    if (this.selected?.accountId === accountId) await this.refreshAssets();
   }
 
   async select(accountId: string, nodeId: string): Promise<void> {

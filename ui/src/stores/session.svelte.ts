@@ -9,6 +9,7 @@ import { LibraryStore } from './library.svelte';
 import { NotesStore, NO_CAPS } from './notes.svelte';
 import { Notifier } from './notify.svelte';
 import { PlayerStore } from './player.svelte';
+import { SignInStore } from './signin.svelte';
 import { UploadsStore, type ElementAt } from './uploads.svelte';
 
 export class Session {
@@ -17,6 +18,7 @@ export class Session {
   readonly player: PlayerStore;
   readonly notes: NotesStore;
   readonly uploads: UploadsStore;
+  readonly signIn: SignInStore;
   cheatSheetOpen = $state(false);
 
   constructor(
@@ -26,6 +28,7 @@ export class Session {
   ) {
     this.library = new LibraryStore(backend, this.notify);
     this.uploads = new UploadsStore(backend, this.library, this.notify, elementAt);
+    this.signIn = new SignInStore(backend, this.library, this.notify);
     this.player = new PlayerStore(backend, this.notify);
     this.notes = draftStorage === undefined ? new NotesStore(backend, this.notify) : new NotesStore(backend, this.notify, draftStorage);
   }
@@ -33,6 +36,7 @@ export class Session {
   async start(): Promise<void> {
     this.player.start();
     this.notes.start();
+    this.signIn.start();
     // The queue loads beside the library; a failure there must not keep the library from opening.
     void this.uploads.start();
     await this.library.start();
@@ -46,6 +50,7 @@ export class Session {
     this.uploads.stop();
     this.player.stop();
     this.notes.stop();
+    this.signIn.stop();
   }
 
   async open(asset: AssetSummary, versionKey: string = asset.versionKey): Promise<void> {
