@@ -372,11 +372,11 @@ impl DownloadSink for () {
     fn update(&mut self, _: &[u8]) {}
 }
 
-/// Bytes the writer thread gathers before one `write` (few syscalls, large sequential writes).
-const WRITE_BUFFER: usize = 4 << 20;
+/// Block size for reading back the kept part of a resumed download.
+const PREFIX_READ_BLOCK: usize = 4 << 20;
 /// Bytes written between two early write-back requests: the final `fsync` then only flushes the
 /// tail instead of the whole file, and the disk works while the network does.
-const WRITE_BACK_EVERY: u64 = 16 << 20;
+const WRITE_BACK_EVERY: u64 = 8 << 20;
 /// Bytes of body chunks handed to the writer thread at once: one wake-up of that thread per
 /// batch instead of one per (~16 KiB) chunk.
 const HANDOFF_BYTES: usize = 1 << 20;
@@ -531,7 +531,7 @@ fn feed_prefix<S: DownloadSink>(
         return Ok(());
     }
     file.seek(std::io::SeekFrom::Start(0))?;
-    let mut buffer = vec![0u8; WRITE_BUFFER];
+    let mut buffer = vec![0u8; PREFIX_READ_BLOCK];
     let mut left = bytes;
     while left > 0 {
         let want = usize::try_from(left.min(buffer.len() as u64)).unwrap_or(buffer.len());
@@ -549,17 +549,17 @@ fn feed_prefix<S: DownloadSink>(
     Ok(())
 }
 
-/// The writer thread of one attempt: feeds the kept prefix to the sink, then appends every chunk
-/// to `file` through a large buffer and feeds it to the sink, asking a helper thread to start
-/// write-back every [`WRITE_BACK_EVERY`] bytes. Returns when the channel closes (download done
-/// or abandoned), with everything written (not yet fsynced).
+/// The writer thread of one attempt: feeds the kept prefix to the sink, then appends every batch
+/// of chunks to `file` with one vectored write (no copy into a buffer of our own) while a second
+/// thread feeds the same chunks to the sink (a hash runs beside the write, not after it), and
+/// asks a third to start write-back every [`WRITE_BACK_EVERY`] bytes. Returns when the channel
+/// closes (download done or abandoned), with everything written (not yet fsynced).
 fn write_chunks<S: DownloadSink>(
     mut file: std::fs::File,
     prefix: u64,
     sink: Arc<Mutex<S>>,
     mut batches: tokio::sync::mpsc::Receiver<Vec<bytes::Bytes>>,
 ) -> std::io::Result<()> {
-    use std::io::Write;
     feed_prefix(&mut file, prefix, &sink)?;
     // Write-back runs on its own thread so that the writer never waits for the disk; signals
     // coalesce (a full channel means a sync is already due).
@@ -573,35 +573,71 @@ fn write_chunks<S: DownloadSink>(
         })),
         Err(_) => None,
     };
-    let mut out = std::io::BufWriter::with_capacity(WRITE_BUFFER, file);
+    let (to_sink, for_sink) = std::sync::mpsc::sync_channel::<Vec<bytes::Bytes>>(BATCHES_IN_FLIGHT);
+    let feeder = {
+        let sink = sink.clone();
+        std::thread::spawn(move || {
+            let mut sink = lock_sink(&sink);
+            while let Ok(batch) = for_sink.recv() {
+                for chunk in &batch {
+                    sink.update(chunk);
+                }
+            }
+        })
+    };
     let mut since_write_back = 0u64;
     let mut result = Ok(());
-    'batches: while let Some(batch) = batches.blocking_recv() {
-        let mut sink = lock_sink(&sink);
-        for chunk in batch {
-            if let Err(e) = out.write_all(&chunk) {
-                result = Err(e);
-                break 'batches;
-            }
-            sink.update(&chunk);
-            since_write_back += chunk.len() as u64;
+    while let Some(batch) = batches.blocking_recv() {
+        if let Err(e) = write_all_vectored(&mut file, &batch) {
+            result = Err(e);
+            break;
         }
-        drop(sink);
+        since_write_back += batch.iter().map(|c| c.len() as u64).sum::<u64>();
+        // Chunks are reference-counted: the sink's thread shares them, nothing is copied.
+        if to_sink.send(batch).is_err() {
+            result = Err(std::io::Error::other(
+                "the download's checksum thread stopped",
+            ));
+            break;
+        }
         if since_write_back >= WRITE_BACK_EVERY {
             since_write_back = 0;
-            if let Err(e) = out.flush() {
-                result = Err(e);
-                break;
-            }
             let _ = wake.try_send(());
         }
     }
-    let flushed = out.flush();
+    drop(to_sink);
+    let fed = feeder.join();
     drop(wake);
     if let Some(syncer) = syncer {
         let _ = syncer.join();
     }
-    result.and(flushed)
+    if fed.is_err() {
+        result = result.and(Err(std::io::Error::other(
+            "the download's checksum thread failed",
+        )));
+    }
+    result
+}
+
+/// Writes every byte of `chunks`, in order, with as few `writev` calls as the OS allows.
+fn write_all_vectored(file: &mut std::fs::File, chunks: &[bytes::Bytes]) -> std::io::Result<()> {
+    use std::io::{IoSlice, Write};
+    let mut slices: Vec<IoSlice<'_>> = chunks.iter().map(|c| IoSlice::new(c)).collect();
+    let mut rest = &mut slices[..];
+    while !rest.is_empty() {
+        match file.write_vectored(rest) {
+            Ok(0) => {
+                return Err(std::io::Error::new(
+                    std::io::ErrorKind::WriteZero,
+                    "the disk took no bytes",
+                ));
+            }
+            Ok(n) => IoSlice::advance_slices(&mut rest, n),
+            Err(e) if e.kind() == std::io::ErrorKind::Interrupted => {}
+            Err(e) => return Err(e),
+        }
+    }
+    Ok(())
 }
 
 /// One GET; appends to `part` when resuming. Returns the complete size. The writer thread is
