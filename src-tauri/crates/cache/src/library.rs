@@ -297,6 +297,10 @@ impl Cache {
         node: &RemoteId,
         assets: &[Asset],
     ) -> Result<AssetChanges> {
+        // Nothing changed: no transaction at all (a no-change sync should not touch the file).
+        if assets.is_empty() {
+            return Ok(AssetChanges::default());
+        }
         self.apply_assets(account, node, assets, false).await
     }
 

@@ -325,11 +325,38 @@ pub async fn decode_json<T: DeserializeOwned>(response: reqwest::Response) -> Re
         .bytes()
         .await
         .map_err(|e| classify_transport(&what, &e))?;
-    serde_json::from_slice(&body).map_err(|e| {
-        ConnectorError::bad_response(format!(
-            "{what}: the platform's answer is not the JSON expected ({e})"
-        ))
-    })
+    serde_json::from_slice(&body).map_err(|e| not_expected(&what, &e))
+}
+
+/// Bodies from this size on are decoded on a blocking thread by [`decode_json_apart`].
+const DECODE_APART_FROM: usize = 256 << 10;
+
+/// [`decode_json`], decoding a large body on a blocking thread: a listing of thousands of rows
+/// takes tens of milliseconds to parse, which would stall every other task on this thread (and
+/// several listings would parse one after the other instead of side by side).
+pub async fn decode_json_apart<T: DeserializeOwned + Send + 'static>(
+    response: reqwest::Response,
+) -> Result<T> {
+    let what = describe(&Method::GET, response.url()).replacen("GET ", "", 1);
+    let body = response
+        .bytes()
+        .await
+        .map_err(|e| classify_transport(&what, &e))?;
+    if body.len() < DECODE_APART_FROM {
+        return serde_json::from_slice(&body).map_err(|e| not_expected(&what, &e));
+    }
+    match tokio::task::spawn_blocking(move || serde_json::from_slice::<T>(&body)).await {
+        Ok(decoded) => decoded.map_err(|e| not_expected(&what, &e)),
+        Err(e) => Err(ConnectorError::bad_response(format!(
+            "{what}: decoding the answer failed ({e})"
+        ))),
+    }
+}
+
+fn not_expected(what: &str, e: &serde_json::Error) -> ConnectorError {
+    ConnectorError::bad_response(format!(
+        "{what}: the platform's answer is not the JSON expected ({e})"
+    ))
 }
 
 /// What a finished download did.

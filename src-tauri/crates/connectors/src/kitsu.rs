@@ -232,7 +232,7 @@ impl KitsuConnector {
     }
 
     /// Sends and decodes JSON.
-    async fn call<T: DeserializeOwned>(
+    async fn call<T: DeserializeOwned + Send + 'static>(
         &self,
         method: Method,
         path: &str,
@@ -240,15 +240,15 @@ impl KitsuConnector {
         retry: Retry,
     ) -> Result<T> {
         let response = self.send(method, path, body, retry).await?;
-        crate::http::decode_json(response).await
+        crate::http::decode_json_apart(response).await
     }
 
-    async fn get<T: DeserializeOwned>(&self, path: &str) -> Result<T> {
+    async fn get<T: DeserializeOwned + Send + 'static>(&self, path: &str) -> Result<T> {
         self.call(Method::GET, path, None, Retry::Idempotent).await
     }
 
     /// A GET, with the server's clock at the answer (its `Date` header), when it sent one.
-    async fn get_dated<T: DeserializeOwned>(
+    async fn get_dated<T: DeserializeOwned + Send + 'static>(
         &self,
         path: &str,
     ) -> Result<(T, Option<chrono::DateTime<chrono::Utc>>)> {
@@ -261,7 +261,7 @@ impl KitsuConnector {
             .and_then(|v| v.to_str().ok())
             .and_then(|v| chrono::DateTime::parse_from_rfc2822(v).ok())
             .map(|d| d.with_timezone(&chrono::Utc));
-        Ok((crate::http::decode_json(response).await?, date))
+        Ok((crate::http::decode_json_apart(response).await?, date))
     }
 
     /// Refreshes unless another task already did since `stale` was refused.
@@ -1289,7 +1289,7 @@ impl Connector for KitsuConnector {
                 crate::http::error_from_response("POST /pictures/preview-files", response).await,
             );
         }
-        let uploaded: ZPreview = crate::http::decode_json(response).await?;
+        let uploaded: ZPreview = crate::http::decode_json_apart(response).await?;
         if uploaded.status.as_deref() == Some("broken") {
             return Err(ConnectorError::new(
                 ErrorKind::Rejected,
