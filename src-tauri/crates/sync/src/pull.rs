@@ -193,16 +193,20 @@ impl SyncEngine {
                     .max_by_key(|(parsed, _)| *parsed)
                     .map(|(_, text)| text.to_string())
             });
-            // An incremental listing that found nothing leaves the cursor where it is: still
-            // correct (nothing changed since), and a no-change pull then writes nothing.
+            // An incremental listing that found nothing may leave a recent cursor where it is:
+            // still correct (nothing changed since), and a no-change pull then writes nothing.
+            // An old one moves on, so that the next listing's window does not keep growing.
             let found_nothing = incremental && assets.is_empty();
-            if let Some(newest) = next.filter(|_| !found_nothing) {
+            if let Some(newest) = next {
                 let key = format!("{ASSETS_CURSOR}{}", node.0);
-                let older = match self.cache.cursor(account, &key).await? {
-                    Some(old) => framenote_connectors::timestamp_at_or_after(&newest, &old),
+                let move_on = match self.cache.cursor(account, &key).await? {
+                    Some(old) => {
+                        framenote_connectors::timestamp_at_or_after(&newest, &old)
+                            && !(found_nothing && cursor_is_recent(&old, &newest))
+                    }
                     None => true,
                 };
-                if older {
+                if move_on {
                     self.cache.set_cursor(account, &key, &newest).await?;
                 }
             }
@@ -332,6 +336,20 @@ async fn notes_and_drawings(connector: &dyn Connector, version: &Version) -> Not
     Ok((notes, free))
 }
 
+/// How long a cursor may stay put while incremental listings find nothing.
+const CURSOR_KEPT_AT_MOST: chrono::TimeDelta = chrono::TimeDelta::hours(1);
+
+/// Whether cursor `old` is within [`CURSOR_KEPT_AT_MOST`] of `newest` (unparsable: not recent).
+fn cursor_is_recent(old: &str, newest: &str) -> bool {
+    match (
+        framenote_connectors::parse_timestamp(old),
+        framenote_connectors::parse_timestamp(newest),
+    ) {
+        (Some(old), Some(newest)) => newest.signed_duration_since(old) < CURSOR_KEPT_AT_MOST,
+        _ => false,
+    }
+}
+
 fn check_cancel(cancel: &CancellationToken) -> Result<()> {
     if cancel.is_cancelled() {
         Err(SyncError::Cancelled)
@@ -374,5 +392,28 @@ pub(crate) fn remote_note_data(note: RemoteNote) -> RemoteNoteData {
         status: note.status,
         drawing: note.drawing,
         client_id: note.client_id,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::cursor_is_recent;
+
+    #[test]
+    fn a_cursor_stays_put_only_while_it_is_recent() {
+        assert!(cursor_is_recent(
+            "2026-11-22T10:00:00+00:00",
+            "2026-11-22T10:59:00+00:00"
+        ));
+        assert!(!cursor_is_recent(
+            "2026-11-22T10:00:00+00:00",
+            "2026-11-22T11:00:01+00:00"
+        ));
+        // Zou's naive UTC stamps against a server-time cursor.
+        assert!(cursor_is_recent(
+            "2026-11-22T10:00:00",
+            "2026-11-22T10:30:00+00:00"
+        ));
+        assert!(!cursor_is_recent("not a time", "2026-11-22T10:30:00+00:00"));
     }
 }
