@@ -934,4 +934,98 @@ mod tests {
         let late = backoff(&config, 30);
         assert!(late <= config.max_backoff.mul_f64(1.25), "{late:?}");
     }
+
+    /// Keeps every byte it is fed (restarts included), to compare with the file.
+    #[derive(Default)]
+    struct Copy {
+        bytes: Vec<u8>,
+        restarts: u32,
+    }
+
+    impl DownloadSink for Copy {
+        fn restart(&mut self) {
+            self.bytes.clear();
+            self.restarts += 1;
+        }
+        fn update(&mut self, bytes: &[u8]) {
+            self.bytes.extend_from_slice(bytes);
+        }
+    }
+
+    /// A loopback server for one body: the first GET gets the headers and `cut` bytes, then the
+    /// connection drops; later GETs with `Range: bytes=N-` get the rest as 206.
+    fn serve_cut(body: Vec<u8>, cut: usize) -> String {
+        use std::io::{BufRead, BufReader, Write};
+        let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+        let port = listener.local_addr().unwrap().port();
+        std::thread::spawn(move || {
+            for (i, stream) in listener.incoming().enumerate() {
+                let Ok(mut stream) = stream else { return };
+                let mut reader = BufReader::new(stream.try_clone().unwrap());
+                let mut from = None;
+                loop {
+                    let mut line = String::new();
+                    if reader.read_line(&mut line).unwrap_or(0) == 0 || line.trim().is_empty() {
+                        break;
+                    }
+                    if let Some(v) = line.to_ascii_lowercase().strip_prefix("range: bytes=") {
+                        from = v.trim().trim_end_matches('-').parse::<usize>().ok();
+                    }
+                }
+                let total = body.len();
+                let _ = match from {
+                    Some(start) => stream.write_all(
+                        format!(
+                            "HTTP/1.1 206 Partial Content\r\nETag: \"v1\"\r\nContent-Range: bytes {start}-{}/{total}\r\nContent-Length: {}\r\nConnection: close\r\n\r\n",
+                            total - 1,
+                            total - start
+                        )
+                        .as_bytes(),
+                    )
+                    .and_then(|()| stream.write_all(&body[start..])),
+                    None => stream
+                        .write_all(
+                            format!(
+                                "HTTP/1.1 200 OK\r\nETag: \"v1\"\r\nContent-Length: {total}\r\nConnection: close\r\n\r\n"
+                            )
+                            .as_bytes(),
+                        )
+                        .and_then(|()| {
+                            stream.write_all(if i == 0 { &body[..cut] } else { &body[..] })
+                        }),
+                };
+            }
+        });
+        format!("http://127.0.0.1:{port}/movie.mp4")
+    }
+
+    #[tokio::test]
+    async fn a_resumed_download_feeds_the_sink_exactly_the_finished_file() {
+        let body: Vec<u8> = (0..5_000_000u32)
+            .map(|i| (i * 7 + i / 1000) as u8)
+            .collect();
+        let url = serve_cut(body.clone(), 3_000_001);
+        let dir = tempfile::tempdir().unwrap();
+        let dest = dir.path().join("movie.mp4");
+        let http = HttpClient::new(HttpConfig {
+            base_backoff: Duration::from_millis(1),
+            ..HttpConfig::default()
+        })
+        .unwrap();
+        // The first answer breaks off mid-body: the bytes so far stay in the partial file.
+        let cut =
+            download_resumable_into(&http, &url, &[], &dest, &|_, _| {}, Copy::default()).await;
+        assert!(cut.is_err(), "a cut body must fail");
+        let (outcome, copy) =
+            download_resumable_into(&http, &url, &[], &dest, &|_, _| {}, Copy::default())
+                .await
+                .unwrap();
+        let on_disk = std::fs::read(&dest).unwrap();
+        assert_eq!(outcome.resumed_from, 3_000_001, "{outcome:?}");
+        assert_eq!(on_disk.len(), body.len());
+        assert!(on_disk == body, "the file differs from the body");
+        // The kept part was read back into the sink before the rest arrived.
+        assert_eq!(copy.restarts, 1);
+        assert!(copy.bytes == body, "the sink saw other bytes than the file");
+    }
 }
