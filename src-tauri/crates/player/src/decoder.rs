@@ -462,6 +462,15 @@ impl Decoder {
             {
                 let p = self.pads.lock().unwrap_or_else(|e| e.into_inner());
                 if p.no_more_pads && !p.video_linked {
+                    // The demuxer's own error, when it posts one, says more than "no video";
+                    // which of the two arrives first is a race, so give it a moment.
+                    let late = self.bus.timed_pop_filtered(
+                        gst::ClockTime::from_mseconds(200),
+                        &[gst::MessageType::Error],
+                    );
+                    if let Some(gst::MessageView::Error(e)) = late.as_ref().map(|m| m.view()) {
+                        return Err(classify(&e.error(), e.debug().as_deref(), media));
+                    }
                     if let Some(caps) = &p.unknown_video {
                         return Err(PlayerError::UnsupportedCodec(format!("{media}: {caps}")));
                     }

@@ -221,9 +221,11 @@ pub(crate) struct Shared {
     pub stats: Mutex<PlayerStats>,
 }
 
-/// A short forward jump is decoded through rather than sought (seeking would decode from the
-/// keyframe anyway, and without a keyframe index we cannot tell where that is).
+/// Without a keyframe index, a forward jump this short is decoded through rather than sought
+/// (seeking would decode from an unknown keyframe anyway).
 const FORWARD_DECODE_LIMIT: i64 = 36;
+/// What a flushing seek costs beyond its decoding, in frames' worth of decode time.
+const SEEK_OVERHEAD_FRAMES: i64 = 3;
 /// Frames kept decoded ahead of the playhead when paused.
 const PAUSED_AHEAD: i64 = 24;
 /// Frames kept decoded ahead of the playhead when playing.
@@ -601,10 +603,25 @@ impl Engine {
             let start = (t - self.back_chunk() + 1).max(0);
             return Some(self.facts.keyframes.seek_run(start)? + (t - start));
         }
-        if !self.eos && next <= t && t - next <= FORWARD_DECODE_LIMIT {
+        if self.decode_through(t) {
             return Some(t - next + 1);
         }
         self.facts.keyframes.seek_run(t)
+    }
+
+    /// Whether reaching `t` by decoding on from where the decoder is costs less than a seek:
+    /// with a keyframe index, decoding through a keyframe is never better than seeking to it
+    /// (OpenRV's rule: do not re-seek within a GOP, do seek across one).
+    fn decode_through(&self, t: i64) -> bool {
+        let next = self.dec.next_index;
+        if self.eos || next > t {
+            return false;
+        }
+        let through = t - next + 1;
+        match self.facts.keyframes.seek_run(t) {
+            Some(run) => through <= run + SEEK_OVERHEAD_FRAMES,
+            None => through <= FORWARD_DECODE_LIMIT + 1,
+        }
     }
 
     /// Shows the proxy's frame `t` while the original's is decoded. Best effort: a proxy that
@@ -781,9 +798,7 @@ impl Engine {
 
     /// Points the decoder at `target`: nothing to do when it is a short way ahead, else a seek.
     fn aim_at(&mut self, target: i64) -> Result<(), PlayerError> {
-        let next = self.dec.next_index;
-        let sequential = !self.eos && next <= target && target - next <= FORWARD_DECODE_LIMIT;
-        if !sequential {
+        if !self.decode_through(target) {
             self.decoder_seek(target)?;
         }
         self.job_until = Some(target);
@@ -906,6 +921,7 @@ impl Engine {
             }
         }
         let mut last_progress = Instant::now();
+        let mut overshoots = 0u32;
         loop {
             if !commands.is_empty() {
                 // Keep the decoder's job; the next tick re-plans with the new target.
@@ -931,7 +947,12 @@ impl Engine {
                             self.show(t);
                             return Ok(());
                         }
-                        self.decoder_seek(t)?;
+                        // Start earlier, so the frame before `t` is decoded and kept; each
+                        // retry reaches further back, and the clip's start always works.
+                        overshoots += 1;
+                        let back = 8i64 << (2 * overshoots.min(8));
+                        self.decoder_seek((t - back).max(0))?;
+                        self.job_until = Some(t);
                     }
                 }
                 None if self.eos => {

@@ -21,6 +21,8 @@ pub(crate) struct MovFacts {
     /// The video track's sync samples (0-based, decode order); `None` when every sample is one
     /// (intra-only codecs such as ProRes write no `stss`).
     pub keyframes: Option<Vec<u32>>,
+    /// Every video sample lasts the same (`stts`): sample numbers are then grid positions.
+    pub constant_rate: bool,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -127,6 +129,7 @@ fn parse_moov(moov: &[u8], file: &mut File) -> MovFacts {
                 // stsz: version/flags(4) sample_size(4) sample_count(4)
                 facts.video_samples = child(stbl, b"stsz").and_then(|s| be32(s, 8)).map(u64::from);
                 facts.keyframes = child(stbl, b"stss").map(read_stss);
+                facts.constant_rate = child(stbl, b"stts").is_some_and(constant_durations);
             }
             b"tmcd" if facts.timecode.is_none() => {
                 facts.timecode = read_tmcd(stbl, file);
@@ -135,6 +138,20 @@ fn parse_moov(moov: &[u8], file: &mut File) -> MovFacts {
         }
     }
     facts
+}
+
+/// stts: version/flags(4) entry_count(4), then (sample_count, sample_delta) pairs. The last
+/// sample may be shorter (encoders cut it at the edit's end), so it is not counted.
+fn constant_durations(stts: &[u8]) -> bool {
+    let count = be32(stts, 4).unwrap_or(0) as usize;
+    let entries: Vec<(u32, u32)> = (0..count)
+        .map_while(|k| Some((be32(stts, 8 + 8 * k)?, be32(stts, 12 + 8 * k)?)))
+        .collect();
+    let body = match entries.split_last() {
+        Some((&(1, _), rest)) if !rest.is_empty() => rest,
+        _ => &entries[..],
+    };
+    body.windows(2).all(|w| w[0].1 == w[1].1)
 }
 
 /// stss: version/flags(4) entry_count(4), then 1-based sample numbers.

@@ -161,9 +161,12 @@ pub(crate) fn facts_for(
                 .map(|d| rate.frame_nearest(d, TimeUnit::Nanos).max(0) as u64)
         });
     let clock = FrameClock::new(rate, start_timecode, first_frame)?;
+    // Sample numbers are grid positions only at a constant rate.
     let keyframes = match mov {
-        Some(m) => KeyframeIndex::from_sync_samples(m.keyframes),
-        None => KeyframeIndex::Unknown,
+        Some(m) if m.constant_rate && dec.source.rate.is_some() => {
+            KeyframeIndex::from_sync_samples(m.keyframes)
+        }
+        _ => KeyframeIndex::Unknown,
     };
     Ok(ClipFacts {
         keyframes,

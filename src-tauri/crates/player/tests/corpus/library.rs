@@ -131,13 +131,13 @@ fn bad_inputs_give_typed_errors() {
         "{:?}",
         probe(bad("unsupported_codec.mov"))
     );
+    let truncated = probe(bad("truncated_nomoov.mov"));
     assert!(
         matches!(
-            probe(bad("truncated_nomoov.mov")),
+            truncated,
             Err(PlayerError::Corrupt(_) | PlayerError::NotMedia(_))
         ),
-        "{:?}",
-        probe(bad("truncated_nomoov.mov"))
+        "{truncated:?}"
     );
     // A truncated file with its index intact opens; frames past the cut are an error.
     let r = snapshot(bad("truncated.mp4"), FrameTarget::Index(900), None);
