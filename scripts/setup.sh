@@ -13,7 +13,7 @@ ROOT=$PWD
 # Tests: Xvfb + WebKitWebDriver for the real-window tests, imagemagick for screenshots,
 #        PostgreSQL + Redis + python venv for a real Zou server.
 APT_PACKAGES=(
-  build-essential pkg-config libssl-dev curl ca-certificates
+  build-essential pkg-config libssl-dev curl openssl ca-certificates
   libwebkit2gtk-4.1-dev libgtk-3-dev libsoup-3.0-dev libjavascriptcoregtk-4.1-dev librsvg2-dev
   libgstreamer1.0-dev libgstreamer-plugins-base1.0-dev
   gstreamer1.0-tools gstreamer1.0-plugins-base gstreamer1.0-plugins-good
