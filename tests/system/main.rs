@@ -6,6 +6,7 @@ mod e2e_foundation;
 mod e2e_kitsu;
 mod e2e_platforms;
 mod e2e_review;
+mod e2e_signin;
 mod e2e_uploads;
 mod flex;
 mod iconik;

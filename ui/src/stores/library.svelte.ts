@@ -146,8 +146,9 @@ export class LibraryStore {
           for (const [acc, id] of Object.entries(this.syncing)) {
             if (id !== t.taskId) continue;
             delete this.syncing[acc];
-            // A first sync (just signed in) fills a tree that was listed empty: list it again.
-            if (t.kind === 'sync' && t.state === 'done') void this.reloadTree(acc);
+            // A first sync (just signed in) fills a tree that was listed empty: list it again,
+            // and the account's "synced …" line with it.
+            if (t.kind === 'sync' && t.state === 'done') void this.reloadAccounts().then(() => this.reloadTree(acc));
           }
           // Finished tasks leave the tray after a moment; failures stay until dismissed.
           if (t.state !== 'failed') setTimeout(() => delete this.tasks[t.taskId], 2500);

@@ -159,7 +159,8 @@ export class SignInStore {
   }
 
   private async signedIn(done: SignedIn): Promise<void> {
-    this.notify.info(`Signed in to ${done.label}${done.userName ? ` as ${done.userName}` : ''}. Syncing…`);
+    const who = done.userName && !done.label.includes(done.userName) ? ` as ${done.userName}` : '';
+    this.notify.info(`Signed in to ${done.label}${who}. Syncing…`);
     await this.library.accountSignedIn(done.accountId, done.syncTaskId);
   }
 
