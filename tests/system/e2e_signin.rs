@@ -153,3 +153,99 @@ return next.dataset.nodeId;"#
     .await
     .context("sign-in scenario")
 }
+
+/// Approves a device code on the Flow Capture test server as a person signed in to its web app
+/// would (the documented `/authenticate/device/verify/code`, with that person's own token).
+async fn approve_device_code(base: &str, code: &str) -> anyhow::Result<()> {
+    let call = async |endpoint: &str, token: Option<&str>, data: serde_json::Value| {
+        let mut request = reqwest::Client::new().post(format!("{base}{endpoint}")).json(
+            &serde_json::json!({ "endpoint": endpoint, "data": data, "request_id": uuid::Uuid::new_v4().to_string() }),
+        );
+        if let Some(token) = token {
+            request = request.header("X-Token", token);
+        }
+        let body: serde_json::Value = request.send().await?.json().await?;
+        anyhow::ensure!(body.get("error").is_none(), "{endpoint}: {body}");
+        anyhow::Ok(body["data"].clone())
+    };
+    let web = call(
+        "/authenticate/api",
+        None,
+        serde_json::json!({ "api_id": "otto-browser", "api_key": "otto-web-session" }),
+    )
+    .await?;
+    let token = web["token"].as_str().context("no token")?.to_owned();
+    call(
+        "/authenticate/device/verify/code",
+        Some(&token),
+        serde_json::json!({ "user_code": code }),
+    )
+    .await?;
+    Ok(())
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_flow_capture_account_is_added_by_a_device_code_approved_in_the_browser()
+-> anyhow::Result<()> {
+    let running = crate::moxion::start()?;
+    let base = running.server.url.clone();
+    let data = tempfile::tempdir()?;
+
+    scenario("signin-device", data.path(), async |app: &App| {
+        let long = Duration::from_secs(30);
+        app.wait_for("[data-testid=add-account]", long)
+            .await?
+            .click()
+            .await?;
+        app.wait_for(
+            r#"[data-testid=signin-platform][data-platform=moxion]"#,
+            long,
+        )
+        .await?
+        .click()
+        .await?;
+        type_into(app, "[data-testid=signin-url]", &base).await?;
+        app.wait_for("[data-testid=signin-submit]", long)
+            .await?
+            .click()
+            .await?;
+        let code = app
+            .wait_for_text("[data-testid=signin-device-code]", long, |t| {
+                !t.trim().is_empty()
+            })
+            .await?;
+        let page = app
+            .wait_for_text("[data-testid=signin-device-page]", long, |t| !t.is_empty())
+            .await?;
+        anyhow::ensure!(page.starts_with(&base), "the page to approve on: {page}");
+        shot(app, "signin-device-code").await?;
+        // Nothing is added until the person approves.
+        tokio::time::sleep(Duration::from_millis(800)).await;
+        let account = r#"[data-testid="account"][data-account-id^="moxion-"]"#;
+        anyhow::ensure!(
+            app.js(&format!(
+                "return document.querySelectorAll('{account}').length;"
+            ))
+            .await?
+                == 0,
+            "no account before the approval"
+        );
+        approve_device_code(&base, code.trim()).await?;
+        app.wait_for(account, long).await?;
+        wait_until(
+            app,
+            "return document.querySelector('[data-testid=signin-dialog]') === null;",
+            long,
+            "the dialog to close once approved",
+        )
+        .await?;
+        app.wait_for_text(&format!("{account} .acc-title"), long, |t| {
+            t.contains("Otto Other")
+        })
+        .await?;
+        shot(app, "signin-device-approved").await?;
+        Ok(())
+    })
+    .await
+    .context("device sign-in scenario")
+}
