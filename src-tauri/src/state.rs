@@ -9,7 +9,7 @@ use std::sync::{Arc, Mutex};
 use framenote_connectors::Credentials;
 use framenote_connectors::local::Probe;
 use framenote_core::{AccountId, Platform, RemoteId};
-use framenote_sync::{Cancellation, PullOptions, SyncConfig, SyncEngine, standard_factory};
+use framenote_sync::{Cancellation, PullOptions, SyncConfig, SyncEngine};
 use tauri::AppHandle;
 
 use crate::commands::library::split_version_key;
@@ -51,11 +51,15 @@ impl AppState {
     pub async fn open(dirs: AppDirs) -> anyhow::Result<Self> {
         let engine = SyncEngine::open(
             &dirs.data,
-            standard_factory(media_probe()),
+            crate::commands::accounts::connector_factory(media_probe()),
             SyncConfig::default(),
         )
         .await?;
         let engine = Arc::new(engine);
+        // Before any connector is built: the Kitsu events URLs people gave when signing in.
+        crate::commands::accounts::load_account_settings(&engine)
+            .await
+            .map_err(|e| anyhow::anyhow!(e.message))?;
         let demo = AccountId(DEMO_ACCOUNT.into());
         let root = demo_library_root();
         let known = engine.cache().account(&demo).await.ok();

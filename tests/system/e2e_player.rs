@@ -14,10 +14,18 @@ async fn counter(app: &App, frame: &str, timecode: &str) -> anyhow::Result<()> {
     let long = Duration::from_secs(30);
     app.wait_for_text("[data-testid=frame-counter]", long, |t| t.trim() == frame)
         .await?;
+    // The two are painted from the same frame header; wait for both, then read them together.
     let tc = app
-        .wait_for_text("[data-testid=timecode]", long, |t| !t.trim().is_empty())
+        .wait_for_text("[data-testid=timecode]", long, |t| t.trim() == timecode)
+        .await;
+    let shown = app
+        .js("return [document.querySelector('[data-testid=frame-counter]').textContent, document.querySelector('[data-testid=timecode]').textContent];")
         .await?;
-    assert_eq!(tc.trim(), timecode, "timecode of frame {frame}");
+    assert!(
+        tc.is_ok(),
+        "frame {frame} shows timecode {timecode}; on screen: {shown}"
+    );
+    assert_eq!(shown[0].as_str().map(str::trim), Some(frame), "{shown}");
     Ok(())
 }
 
@@ -27,7 +35,10 @@ async fn first_frame_137_last_and_play_pause_show_their_numbers() -> anyhow::Res
     let long = Duration::from_secs(30);
     scenario("player", data.path(), async move |app| {
         let clip = app
-            .wait_for(&format!("[data-testid=asset][data-asset-id='{CLIP}']"), long)
+            .wait_for(
+                &format!("[data-testid=asset][data-asset-id='{CLIP}']"),
+                long,
+            )
             .await?;
         clip.click().await?;
         app.wait_for_text("[data-testid=clip-name]", long, |t| t.contains("sh030"))

@@ -154,36 +154,6 @@ return next.dataset.nodeId;"#
     .context("sign-in scenario")
 }
 
-/// Approves a device code on the Flow Capture test server as a person signed in to its web app
-/// would (the documented `/authenticate/device/verify/code`, with that person's own token).
-async fn approve_device_code(base: &str, code: &str) -> anyhow::Result<()> {
-    let call = async |endpoint: &str, token: Option<&str>, data: serde_json::Value| {
-        let mut request = reqwest::Client::new().post(format!("{base}{endpoint}")).json(
-            &serde_json::json!({ "endpoint": endpoint, "data": data, "request_id": uuid::Uuid::new_v4().to_string() }),
-        );
-        if let Some(token) = token {
-            request = request.header("X-Token", token);
-        }
-        let body: serde_json::Value = request.send().await?.json().await?;
-        anyhow::ensure!(body.get("error").is_none(), "{endpoint}: {body}");
-        anyhow::Ok(body["data"].clone())
-    };
-    let web = call(
-        "/authenticate/api",
-        None,
-        serde_json::json!({ "api_id": "otto-browser", "api_key": "otto-web-session" }),
-    )
-    .await?;
-    let token = web["token"].as_str().context("no token")?.to_owned();
-    call(
-        "/authenticate/device/verify/code",
-        Some(&token),
-        serde_json::json!({ "user_code": code }),
-    )
-    .await?;
-    Ok(())
-}
-
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_flow_capture_account_is_added_by_a_device_code_approved_in_the_browser()
 -> anyhow::Result<()> {
@@ -230,7 +200,7 @@ async fn a_flow_capture_account_is_added_by_a_device_code_approved_in_the_browse
                 == 0,
             "no account before the approval"
         );
-        approve_device_code(&base, code.trim()).await?;
+        crate::moxion::approve_device_code(&base, code.trim()).await?;
         app.wait_for(account, long).await?;
         wait_until(
             app,

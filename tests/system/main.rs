@@ -5,6 +5,7 @@ mod conformance;
 mod e2e_foundation;
 mod e2e_kitsu;
 mod e2e_platforms;
+mod e2e_player;
 mod e2e_review;
 mod e2e_signin;
 mod e2e_uploads;

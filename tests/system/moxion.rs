@@ -125,6 +125,20 @@ async fn raw_token(base: &str, pair: (&str, &str)) -> anyhow::Result<String> {
         .ok_or_else(|| anyhow::anyhow!("no token"))
 }
 
+/// Approves a device code as the other person would in the web app (the documented
+/// `/authenticate/device/verify/code`, with that person's own token).
+pub(crate) async fn approve_device_code(base: &str, code: &str) -> anyhow::Result<()> {
+    let otto = raw_token(base, OTHER_USER).await?;
+    raw(
+        base,
+        "/authenticate/device/verify/code",
+        Some(&otto),
+        json!({ "user_code": code }),
+    )
+    .await?;
+    Ok(())
+}
+
 pub(crate) async fn control(base: &str, action: &str, body: Value) -> anyhow::Result<()> {
     let response = reqwest::Client::new()
         .post(format!("{base}/__control/{action}"))
@@ -367,15 +381,9 @@ async fn moxion_device_login_shows_the_code_then_signs_in_once_approved() {
         "approved before anyone did"
     );
     // The person approves the code in the web app, signed in there as Otto.
-    let otto = raw_token(&base, OTHER_USER).await.expect("otto");
-    raw(
-        &base,
-        "/authenticate/device/verify/code",
-        Some(&otto),
-        json!({ "user_code": login.user_code }),
-    )
-    .await
-    .expect("approve");
+    approve_device_code(&base, &login.user_code)
+        .await
+        .expect("approve");
     let session = tokio::time::timeout(
         Duration::from_secs(20),
         connector.finish_device_login(&login),
@@ -818,14 +826,7 @@ async fn the_cli_signs_in_by_device_code_and_syncs() -> anyhow::Result<()> {
         child.try_wait()?.is_none(),
         "the CLI waits for the approval"
     );
-    let otto = raw_token(&base, OTHER_USER).await?;
-    raw(
-        &base,
-        "/authenticate/device/verify/code",
-        Some(&otto),
-        json!({ "user_code": code }),
-    )
-    .await?;
+    approve_device_code(&base, &code).await?;
     let status = tokio::task::spawn_blocking(move || child.wait()).await??;
     assert!(status.success(), "login ended with {status}");
     let added: Value = serde_json::from_str(&lines.next().transpose()?.unwrap_or_default())?;

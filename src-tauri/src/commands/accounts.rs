@@ -423,7 +423,6 @@ async fn events_url_setting(engine: &SyncEngine, account: &AccountId) -> IpcResu
 
 /// Reads the account settings the connector factory needs (Kitsu events URLs) from the cache;
 /// called once after the engine opens, before any connector is built.
-#[allow(dead_code)] // Called by state.rs once the lead wires `connector_factory` in (see the report).
 pub async fn load_account_settings(engine: &SyncEngine) -> IpcResult<()> {
     for account in engine.cache().accounts().await.map_err(cache_error)? {
         if account.platform == Platform::Kitsu {
@@ -435,7 +434,6 @@ pub async fn load_account_settings(engine: &SyncEngine) -> IpcResult<()> {
 }
 
 /// The standard connectors, with each Kitsu account's events URL where one was given.
-#[allow(dead_code)] // Replaces `standard_factory` in state.rs once the lead wires it (see the report).
 pub fn connector_factory(probe: Probe) -> ConnectorFactory {
     let standard = standard_factory(probe);
     Arc::new(move |account: &AccountRecord, data_dir: &std::path::Path| {

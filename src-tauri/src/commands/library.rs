@@ -156,7 +156,9 @@ pub async fn list_accounts(state: State<'_, AppState>) -> IpcResult<Vec<AccountV
         };
         let connection = match &a.last_sync_error {
             None => Connection::Online,
-            Some(e) if e.contains("sign in") || e.contains("login") => Connection::LoginRequired,
+            Some(e) if e.contains("sign in") || e.contains("sign-in") || e.contains("login") => {
+                Connection::LoginRequired
+            }
             Some(_) => Connection::Offline,
         };
         out.push(AccountView {
