@@ -117,17 +117,24 @@ impl AppState {
         self.watch.reload();
     }
 
+    /// The cached account `account` (no secrets), or the IPC error saying why not.
+    pub async fn account_record(
+        &self,
+        account: &AccountId,
+    ) -> IpcResult<framenote_cache::AccountRecord> {
+        self.engine
+            .cache()
+            .account(account)
+            .await
+            .map_err(cache_error)
+    }
+
     /// The local file that plays for a version: the library file itself for a local account, the
     /// offline copy for a platform.
     pub async fn media_path(&self, version_key: &str) -> IpcResult<PathBuf> {
         let (account, version) = split_version_key(version_key)?;
         let account = AccountId(account.into());
-        let record = self
-            .engine
-            .cache()
-            .account(&account)
-            .await
-            .map_err(cache_error)?;
+        let record = self.account_record(&account).await?;
         if record.platform == Platform::Local {
             if version.contains('/') || version.contains("..") {
                 return Err(IpcError::new(ErrorCode::InvalidInput, "not a library file"));

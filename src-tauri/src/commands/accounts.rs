@@ -309,12 +309,7 @@ pub async fn sign_in_details(
     account_id: String,
 ) -> IpcResult<SignInDetails> {
     let account = AccountId(account_id);
-    let record = state
-        .engine
-        .cache()
-        .account(&account)
-        .await
-        .map_err(cache_error)?;
+    let record = state.account_record(&account).await?;
     let events_url = events_url_setting(&state.engine, &account).await?;
     Ok(SignInDetails {
         account_id: record.id.0,

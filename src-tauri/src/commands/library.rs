@@ -212,12 +212,7 @@ pub async fn list_assets(
     node_id: String,
 ) -> IpcResult<Vec<AssetSummary>> {
     let account = AccountId(account_id);
-    let record = state
-        .engine
-        .cache()
-        .account(&account)
-        .await
-        .map_err(cache_error)?;
+    let record = state.account_record(&account).await?;
     let local = record.platform == Platform::Local;
     let assets = state
         .engine

@@ -342,12 +342,7 @@ pub async fn export_notes(
     account_id: String,
 ) -> IpcResult<ExportedNotes> {
     let account = AccountId(account_id);
-    let record = state
-        .engine
-        .cache()
-        .account(&account)
-        .await
-        .map_err(cache_error)?;
+    let record = state.account_record(&account).await?;
     let export = state
         .engine
         .notes_csv(&account)

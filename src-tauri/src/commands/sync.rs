@@ -120,16 +120,7 @@ pub async fn sync_now(
     account_id: String,
 ) -> IpcResult<String> {
     let account = AccountId(account_id);
-    let label = format!(
-        "Syncing {}",
-        state
-            .engine
-            .cache()
-            .account(&account)
-            .await
-            .map_err(cache_error)?
-            .label
-    );
+    let label = format!("Syncing {}", state.account_record(&account).await?.label);
     Ok(spawn_task(
         &app,
         &state,
