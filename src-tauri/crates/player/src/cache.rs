@@ -106,7 +106,6 @@ impl FrameCache {
 
 #[cfg(test)]
 mod tests {
-    use std::sync::Arc;
 
     use framenote_core::{FrameRate, Timecode};
 
@@ -123,7 +122,7 @@ mod tests {
             stride: 40,
             layout: Default::default(),
             from_proxy: false,
-            data: Arc::from(vec![0u8; 400]),
+            data: vec![0u8; 400].into(),
         }
     }
 

@@ -33,7 +33,7 @@ use gstreamer_app as gst_app;
 use gstreamer_video as gst_video;
 
 use crate::PlayerError;
-use crate::frame::{OutputFormat, PixelLayout, YuvMatrix};
+use crate::frame::{OutputFormat, PixelLayout, Pixels, YuvMatrix};
 
 /// How long opening may take before it is reported as a timeout (a network URI can be slow).
 const OPEN_TIMEOUT: Duration = Duration::from_secs(20);
@@ -63,7 +63,19 @@ pub(crate) struct Decoded {
     pub height: u32,
     pub stride: u32,
     pub layout: PixelLayout,
-    pub data: Arc<[u8]>,
+    pub data: Pixels,
+}
+
+/// A decoded buffer kept mapped: the first `len` bytes are the frame, already tight.
+struct MappedFrame {
+    map: gst::MappedBuffer<gst::buffer::Readable>,
+    len: usize,
+}
+
+impl AsRef<[u8]> for MappedFrame {
+    fn as_ref(&self) -> &[u8] {
+        &self.map.as_slice()[..self.len]
+    }
 }
 
 /// The result of one pull.
@@ -608,20 +620,42 @@ impl Decoder {
         let bytes = map.as_slice();
         let short = || PlayerError::Pipeline("short video buffer".into());
         let (width, height) = (info.width(), info.height());
-        let (stride, layout, data): (u32, PixelLayout, Arc<[u8]>) = match info.format() {
+        // Keeps the decoder's buffer instead of copying it when it already has the layout the
+        // frame needs (at hundreds of frames a second, a copy is a core's worth of memcpy).
+        let keep = |len: usize| -> Result<Pixels, PlayerError> {
+            if bytes.len() < len {
+                return Err(short());
+            }
+            let map = buffer
+                .copy()
+                .into_mapped_buffer_readable()
+                .map_err(|_| PlayerError::Pipeline("unreadable video buffer".into()))?;
+            Ok(Pixels::shared(Arc::new(MappedFrame { map, len })))
+        };
+        let (stride, layout, data): (u32, PixelLayout, Pixels) = match info.format() {
             gst_video::VideoFormat::I420 => {
                 // Tight planes: the UI uploads each as one texture without row padding.
                 let (w, h) = (width as usize, height as usize);
                 let (cw, ch) = (w.div_ceil(2), h.div_ceil(2));
-                let mut out = Vec::with_capacity(w * h + 2 * cw * ch);
-                for (plane, (pw, ph)) in [(w, h), (cw, ch), (cw, ch)].into_iter().enumerate() {
-                    let offset = info.offset()[plane];
-                    let pstride = info.stride()[plane].max(0) as usize;
-                    for row in 0..ph {
-                        let start = offset + row * pstride;
-                        out.extend_from_slice(bytes.get(start..start + pw).ok_or_else(short)?);
+                let planes = [(w, h), (cw, ch), (cw, ch)];
+                let tight = (0..3).all(|p| info.stride()[p].max(0) as usize == planes[p].0)
+                    && info.offset()[0] == 0
+                    && info.offset()[1] == w * h
+                    && info.offset()[2] == w * h + cw * ch;
+                let data = if tight {
+                    keep(w * h + 2 * cw * ch)?
+                } else {
+                    let mut out = Vec::with_capacity(w * h + 2 * cw * ch);
+                    for (plane, (pw, ph)) in planes.into_iter().enumerate() {
+                        let offset = info.offset()[plane];
+                        let pstride = info.stride()[plane].max(0) as usize;
+                        for row in 0..ph {
+                            let start = offset + row * pstride;
+                            out.extend_from_slice(bytes.get(start..start + pw).ok_or_else(short)?);
+                        }
                     }
-                }
+                    Pixels::from(out)
+                };
                 let colorimetry = info.colorimetry();
                 let matrix = match colorimetry.matrix() {
                     gst_video::VideoColorMatrix::Bt601 | gst_video::VideoColorMatrix::Smpte240m => {
@@ -631,17 +665,12 @@ impl Decoder {
                     _ => YuvMatrix::Bt709,
                 };
                 let full_range = colorimetry.range() == gst_video::VideoColorRange::Range0_255;
-                (
-                    width,
-                    PixelLayout::I420 { matrix, full_range },
-                    Arc::from(out),
-                )
+                (width, PixelLayout::I420 { matrix, full_range }, data)
             }
             _ => {
                 let stride = info.stride()[0].max(0) as u32;
                 let need = stride as usize * height as usize;
-                let data: Arc<[u8]> = Arc::from(bytes.get(..need).ok_or_else(short)?);
-                (stride, PixelLayout::Rgba, data)
+                (stride, PixelLayout::Rgba, keep(need)?)
             }
         };
         Ok((

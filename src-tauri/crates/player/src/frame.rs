@@ -73,8 +73,41 @@ pub struct Frame {
     /// The picture comes from the scrub proxy (lighter; the original's frame follows).
     pub from_proxy: bool,
     /// The pixels.
-    pub data: Arc<[u8]>,
+    pub data: Pixels,
 }
+
+/// A frame's bytes, cheap to clone: owned, or the decoder's own buffer kept mapped, so a
+/// picture already laid out as the viewer wants it is never copied.
+#[derive(Clone)]
+pub struct Pixels(Arc<dyn AsRef<[u8]> + Send + Sync>);
+
+impl Pixels {
+    /// Wraps bytes that are shared elsewhere too (a mapped buffer, say).
+    pub(crate) fn shared(bytes: Arc<dyn AsRef<[u8]> + Send + Sync>) -> Self {
+        Self(bytes)
+    }
+}
+
+impl std::ops::Deref for Pixels {
+    type Target = [u8];
+    fn deref(&self) -> &[u8] {
+        (*self.0).as_ref()
+    }
+}
+
+impl From<Vec<u8>> for Pixels {
+    fn from(v: Vec<u8>) -> Self {
+        Self(Arc::new(v))
+    }
+}
+
+impl PartialEq for Pixels {
+    fn eq(&self, other: &Self) -> bool {
+        **self == **other
+    }
+}
+
+impl Eq for Pixels {}
 
 impl std::fmt::Debug for Frame {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {

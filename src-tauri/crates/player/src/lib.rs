@@ -34,7 +34,7 @@ pub use proxy::{
 
 pub use decoder::init;
 pub use error::PlayerError;
-pub use frame::{Frame, OutputFormat, PixelLayout, YuvMatrix};
+pub use frame::{Frame, OutputFormat, PixelLayout, Pixels, YuvMatrix};
 pub use probe::{
     ClipFacts, DEFAULT_FIRST_FRAME, FrameTarget, probe, snapshot, snapshot_frame, thumbnail,
 };
