@@ -170,6 +170,31 @@ impl App {
         bail!("`{css}` never matched; last text was {last:?}")
     }
 
+    /// Opens the library clip `asset_id` and waits until the viewer names it (its name contains
+    /// `name_part`) and shows the frame numbered `first_frame`.
+    pub async fn open_clip(
+        &self,
+        asset_id: &str,
+        name_part: &str,
+        first_frame: &str,
+    ) -> anyhow::Result<()> {
+        let long = Duration::from_secs(30);
+        self.wait_for(
+            &format!("[data-testid=asset][data-asset-id='{asset_id}']"),
+            long,
+        )
+        .await?
+        .click()
+        .await?;
+        self.wait_for_text("[data-testid=clip-name]", long, |t| t.contains(name_part))
+            .await?;
+        self.wait_for_text("[data-testid=frame-counter]", long, |t| {
+            t.trim() == first_frame
+        })
+        .await?;
+        Ok(())
+    }
+
     /// Runs JavaScript in the page and returns its result.
     pub async fn js(&self, script: &str) -> anyhow::Result<serde_json::Value> {
         Ok(self.client.execute(script, vec![]).await?)

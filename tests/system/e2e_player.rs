@@ -32,17 +32,8 @@ async fn counter(app: &App, frame: &str, timecode: &str) -> anyhow::Result<()> {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn first_frame_137_last_and_play_pause_show_their_numbers() -> anyhow::Result<()> {
     let data = tempfile::tempdir()?;
-    let long = Duration::from_secs(30);
     scenario("player", data.path(), async move |app| {
-        let clip = app
-            .wait_for(
-                &format!("[data-testid=asset][data-asset-id='{CLIP}']"),
-                long,
-            )
-            .await?;
-        clip.click().await?;
-        app.wait_for_text("[data-testid=clip-name]", long, |t| t.contains("sh030"))
-            .await?;
+        app.open_clip(CLIP, "sh030", "1").await?;
         counter(app, "1", "00:59:58;00").await?;
         app.screenshot("player-frame-1").await?;
 

@@ -24,19 +24,7 @@ return n;
 "#;
 
 async fn open_clip(app: &App) -> anyhow::Result<()> {
-    let long = Duration::from_secs(30);
-    let clip = app
-        .wait_for(
-            &format!("[data-testid=asset][data-asset-id='{CLIP}']"),
-            long,
-        )
-        .await?;
-    clip.click().await?;
-    app.wait_for_text("[data-testid=clip-name]", long, |t| t.contains("sh030"))
-        .await?;
-    app.wait_for_text("[data-testid=frame-counter]", long, |t| t.trim() == "1")
-        .await?;
-    Ok(())
+    app.open_clip(CLIP, "sh030", "1").await
 }
 
 async fn drawn_pixels(app: &App) -> anyhow::Result<i64> {
