@@ -70,6 +70,48 @@ pub(crate) fn read(path: &Path) -> Option<MovFacts> {
     None
 }
 
+/// A QuickTime/MP4 file (it opens with `ftyp`) whose top-level boxes hold no `moov`: a
+/// recording that was never finished or a copy cut short. Nothing can play it, and GStreamer's
+/// demuxer may wait for the index instead of failing, so it is refused before decoding.
+pub(crate) fn lacks_index(path: &Path) -> bool {
+    let Ok(mut f) = File::open(path) else {
+        return false;
+    };
+    let Ok(len) = f.metadata().map(|m| m.len()) else {
+        return false;
+    };
+    let mut pos = 0u64;
+    let mut first = true;
+    while pos + 8 <= len {
+        let mut h = [0u8; 16];
+        if f.seek(SeekFrom::Start(pos)).is_err() || f.read_exact(&mut h[..8]).is_err() {
+            return false;
+        }
+        let mut size = u32::from_be_bytes([h[0], h[1], h[2], h[3]]) as u64;
+        let kind = [h[4], h[5], h[6], h[7]];
+        if first && &kind != b"ftyp" {
+            return false;
+        }
+        first = false;
+        if &kind == b"moov" {
+            return false;
+        }
+        if size == 1 {
+            if f.read_exact(&mut h[8..16]).is_err() {
+                return false;
+            }
+            size = u64::from_be_bytes([h[8], h[9], h[10], h[11], h[12], h[13], h[14], h[15]]);
+        } else if size == 0 {
+            size = len - pos;
+        }
+        if size < 8 {
+            return true;
+        }
+        pos += size;
+    }
+    !first
+}
+
 /// Iterates the child boxes of `data` as `(kind, body)`.
 fn boxes(data: &[u8]) -> impl Iterator<Item = ([u8; 4], &[u8])> {
     let mut pos = 0usize;

@@ -121,6 +121,11 @@ pub(crate) fn static_facts(media: &str) -> Result<StaticFacts, PlayerError> {
             bytes: None,
         });
     };
+    if mov::lacks_index(&path) {
+        return Err(PlayerError::Corrupt(format!(
+            "{media}: an MP4/QuickTime file without its index (moov): cut short or never finished"
+        )));
+    }
     let side = read_sidecar(&path)?;
     Ok(StaticFacts {
         rate: side.frame_rate.as_deref().map(parse_rate).transpose()?,
