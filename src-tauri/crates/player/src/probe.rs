@@ -121,7 +121,9 @@ pub(crate) fn static_facts(media: &str) -> Result<StaticFacts, PlayerError> {
             bytes: None,
         });
     };
-    if mov::lacks_index(&path) {
+    let mov = mov::read(&path);
+    // Only a file whose index was not found needs the second look.
+    if mov.is_none() && mov::lacks_index(&path) {
         return Err(PlayerError::Corrupt(format!(
             "{media}: an MP4/QuickTime file without its index (moov): cut short or never finished"
         )));
@@ -131,7 +133,7 @@ pub(crate) fn static_facts(media: &str) -> Result<StaticFacts, PlayerError> {
         rate: side.frame_rate.as_deref().map(parse_rate).transpose()?,
         start_timecode: side.start_timecode,
         first_frame: side.first_frame,
-        mov: mov::read(&path),
+        mov,
         bytes: std::fs::metadata(&path).ok().map(|m| m.len()),
     })
 }
